@@ -1,0 +1,308 @@
+"""Fashion-MNIST: find it, read and validate the raw IDX files, serve batches fast.
+
+Why not torchvision's ``FashionMNIST`` + ``DataLoader`` as in d2l? That path
+converts every image through PIL in worker processes, epoch after epoch, and on
+a small model the loader, not the network, sets the pace. The whole data set is
+only 70,000 x 28 x 28 bytes (55 MB), so here it lives in one ``uint8`` tensor --
+on the training device when asked -- and a batch is an index slice.
+
+Where the data comes from, in order (the first hit wins):
+
+1. ``root=`` passed by the caller;
+2. the folder named by the ``CNNCOURSE_DATA`` environment variable;
+3. the usual caches: ``~/.cache/cnncourse``, ``./data``, ``../data`` (d2l's);
+4. Debian's ``dataset-fashion-mnist`` package, ``/usr/share/datasets/fashion-mnist``;
+5. a download through torchvision into ``~/.cache/cnncourse`` -- only when none
+   of the above has a copy and ``download=True``.
+
+Nothing is ever faked: no data means a clear error that says where we looked.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import math
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "DataFileError",
+    "DataNotFoundError",
+    "FASHION_MNIST_FILES",
+    "FASHION_MNIST_LABELS",
+    "TensorLoader",
+    "find_fashion_mnist",
+    "get_fashion_mnist_labels",
+    "load_data_fashion_mnist",
+    "read_fashion_mnist",
+    "read_idx",
+]
+
+ENV_VAR = "CNNCOURSE_DATA"
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+CACHE_DIR = Path.home() / ".cache" / "cnncourse"
+
+FASHION_MNIST_LABELS = (
+    "t-shirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)
+
+# split -> (images file, labels file), without the optional ".gz"
+FASHION_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# Sub-folders that other tools use for the same files.
+_SUBDIRS = ("", "fashion-mnist", "FashionMNIST/raw", "fashion_mnist")
+
+_IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1-D, images: 3-D (unsigned bytes)
+_HOW_TO_GET = (
+    "Two ways to get it:\n"
+    "  * on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist\n"
+    "  * with internet: call load_data_fashion_mnist(..., download=True) "
+    "(the default), or put the four *-ubyte(.gz) files in a folder and set "
+    f"{ENV_VAR}=/that/folder."
+)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No copy of the data set was found (and none could be downloaded)."""
+
+
+class DataFileError(ValueError):
+    """A data file exists but is corrupt, truncated or inconsistent."""
+
+
+def get_fashion_mnist_labels(labels: Sequence[int] | torch.Tensor) -> list[str]:
+    """Text names of Fashion-MNIST class indices (d2l-compatible)."""
+    return [FASHION_MNIST_LABELS[int(i)] for i in labels]
+
+
+# --------------------------------------------------------------------- finding
+def _candidate_dirs(root: str | os.PathLike | None) -> list[Path]:
+    dirs: list[Path] = []
+    if root is not None:
+        dirs.append(Path(root).expanduser())
+    if os.environ.get(ENV_VAR):
+        dirs.append(Path(os.environ[ENV_VAR]).expanduser())
+    dirs += [CACHE_DIR, Path("data"), Path("..") / "data", DEBIAN_DIR]
+    return dirs
+
+
+def _file_in(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _complete_copy(base: Path) -> dict[str, tuple[Path, Path]] | None:
+    for sub in _SUBDIRS:
+        folder = base / sub if sub else base
+        found = {split: tuple(_file_in(folder, s) for s in stems)
+                 for split, stems in FASHION_MNIST_FILES.items()}
+        if all(p is not None for pair in found.values() for p in pair):
+            return found  # type: ignore[return-value]
+    return None
+
+
+def find_fashion_mnist(root: str | os.PathLike | None = None,
+                       download: bool = True) -> dict[str, tuple[Path, Path]]:
+    """Paths of the four Fashion-MNIST files: ``{'train': (images, labels), 'test': ...}``.
+
+    Searches the places listed in this module's docstring; downloads only if
+    none has a complete copy and ``download`` is true.
+    """
+    looked = _candidate_dirs(root)
+    for base in looked:
+        found = _complete_copy(base)
+        if found:
+            return found
+    download_error = None
+    if download:
+        target = Path(root).expanduser() if root is not None else CACHE_DIR
+        try:
+            _download(target)
+            found = _complete_copy(target)
+            if found:
+                return found
+        except Exception as err:  # no network, no torchvision, ...
+            download_error = err
+    where = "\n".join(f"  - {d.resolve() if not d.is_absolute() else d}" for d in looked)
+    msg = f"Fashion-MNIST was not found. Looked in:\n{where}\n"
+    if download_error is not None:
+        msg += f"A download was tried and failed: {download_error!r}\n"
+    elif not download:
+        msg += "Downloading was switched off (download=False).\n"
+    raise DataNotFoundError(msg + _HOW_TO_GET)
+
+
+def _download(target: Path) -> None:
+    from torchvision.datasets import FashionMNIST  # imported late: optional path
+
+    target.mkdir(parents=True, exist_ok=True)
+    for train in (True, False):
+        FashionMNIST(root=str(target), train=train, download=True)
+
+
+# --------------------------------------------------------------------- reading
+def read_idx(path: str | os.PathLike, expected_dims: int | None = None) -> torch.Tensor:
+    """Read one IDX file (gzip or raw) of unsigned bytes into a ``uint8`` tensor.
+
+    Checks the magic number, the number of dimensions and that the payload is
+    exactly as long as the header says, so a truncated download fails here
+    with the file's name rather than later as a strange shape.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise DataFileError(f"{path}: cannot be read ({err}); the file is damaged. "
+                            "Delete it and get the data again.") from err
+    if len(raw) < 8:
+        raise DataFileError(f"{path}: only {len(raw)} bytes, too short for an IDX header. "
+                            "Delete it and get the data again.")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic not in _IDX_MAGIC:
+        raise DataFileError(f"{path}: bad magic number {magic} (expected 2049 for labels or "
+                            "2051 for images); this is not an IDX file of unsigned bytes.")
+    ndim = _IDX_MAGIC[magic]
+    if expected_dims is not None and ndim != expected_dims:
+        kind = {1: "labels", 3: "images"}
+        raise DataFileError(f"{path}: holds {kind[ndim]} but {kind[expected_dims]} were expected; "
+                            "are the image and label files swapped?")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataFileError(f"{path}: truncated inside its header.")
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = math.prod(shape)
+    if len(raw) - header != expected:
+        raise DataFileError(f"{path}: header announces shape {tuple(shape)} = {expected} bytes, "
+                            f"but {len(raw) - header} bytes follow; the file is truncated or "
+                            "corrupt. Delete it and get the data again.")
+    data = torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8)
+    return data.reshape(shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_split(images: Path, labels: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    X = read_idx(images, expected_dims=3)
+    y = read_idx(labels, expected_dims=1)
+    if X.shape[0] != y.shape[0]:
+        raise DataFileError(f"{images} holds {X.shape[0]} images but {labels} holds "
+                            f"{y.shape[0]} labels; the two files do not belong together.")
+    if y.numel() and int(y.max()) >= len(FASHION_MNIST_LABELS):
+        raise DataFileError(f"{labels}: label {int(y.max())} is out of range 0..9.")
+    return X, y.long()
+
+
+def read_fashion_mnist(split: str = "train", root: str | os.PathLike | None = None,
+                       download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64 of one split."""
+    if split not in FASHION_MNIST_FILES:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    images, labels = find_fashion_mnist(root, download)[split]
+    return _read_split(images, labels)
+
+
+# --------------------------------------------------------------------- serving
+class TensorLoader:
+    """Batches from tensors held in memory, a drop-in for a ``DataLoader``.
+
+    Images stay ``uint8`` until a batch is taken; the batch is then scaled to
+    ``[0, 1]`` floats of shape ``(B, 1, H, W)`` (what d2l's ``ToTensor`` gives)
+    and, if ``resize`` is set, resized as one batched tensor. ``len()`` is the
+    number of batches. With ``shuffle`` the order is drawn anew every epoch
+    from a seeded generator, so runs repeat exactly.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                 shuffle: bool = False, resize: int | tuple[int, int] | None = None,
+                 seed: int = 0, num_classes: int | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, not {batch_size}")
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+        self.images, self.labels = images, labels
+        self.batch_size, self.shuffle = int(batch_size), shuffle
+        self.resize = (resize, resize) if isinstance(resize, int) else resize
+        self.num_classes = num_classes
+        self._generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device: torch.device | str) -> "TensorLoader":
+        """Move the whole data set to ``device`` once (in place; returns self)."""
+        device = torch.device(device)
+        if self.images.device != device:
+            self.images = self.images.to(device)
+            self.labels = self.labels.to(device)
+        return self
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.labels)
+
+    def _batch(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        X = self.images[idx].unsqueeze(1).float().div_(255)
+        if self.resize is not None and tuple(X.shape[-2:]) != tuple(self.resize):
+            X = F.interpolate(X, size=self.resize, mode="bilinear", align_corners=False,
+                              antialias=X.shape[-1] > self.resize[-1])
+        return X, self.labels[idx]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self._generator).to(self.device)
+            for i in range(0, n, self.batch_size):
+                yield self._batch(order[i:i + self.batch_size])
+        else:
+            for i in range(0, n, self.batch_size):
+                yield self._batch(slice(i, i + self.batch_size))
+
+
+def _subset(X: torch.Tensor, y: torch.Tensor, size: int | None, seed: int):
+    if size is None or size >= len(y):
+        return X, y
+    if size < 1:
+        raise ValueError(f"a subset needs at least one example, not {size}")
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:size]
+    return X[idx], y[idx]
+
+
+def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | None = None, *,
+                            root: str | os.PathLike | None = None,
+                            device: torch.device | str | None = None,
+                            subset: int | None = None, test_subset: int | None = None,
+                            download: bool = True, seed: int = 0,
+                            ) -> tuple[TensorLoader, TensorLoader]:
+    """Fashion-MNIST as ``(train_iter, test_iter)`` (d2l-compatible first arguments).
+
+    ``subset``/``test_subset`` keep a fixed random sample of that many examples
+    (for quick runs); ``device`` puts the data there up front (``train_ch6``
+    moves it to the training device anyway). The training iterator reshuffles
+    every epoch; the test iterator keeps the file's order.
+    """
+    Xtr, ytr = read_fashion_mnist("train", root, download)
+    Xte, yte = read_fashion_mnist("test", root, download)
+    Xtr, ytr = _subset(Xtr, ytr, subset, seed)
+    Xte, yte = _subset(Xte, yte, test_subset, seed + 1)
+    n_cls = len(FASHION_MNIST_LABELS)
+    train_iter = TensorLoader(Xtr, ytr, batch_size, shuffle=True, resize=resize,
+                              seed=seed, num_classes=n_cls)
+    test_iter = TensorLoader(Xte, yte, batch_size, shuffle=False, resize=resize,
+                             num_classes=n_cls)
+    if device is not None:
+        train_iter.to(device), test_iter.to(device)
+    return train_iter, test_iter

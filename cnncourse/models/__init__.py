@@ -1,0 +1,1 @@
+"""Models of the course, one module per family (``lenet``, ``alexnet``, ``mlp``)."""

@@ -1,0 +1,281 @@
+"""Training and evaluation: ``accuracy``, ``evaluate_accuracy_gpu``, ``train_ch6``.
+
+Same names, positional signatures and closing lines as d2l, so d2l code runs
+unchanged, plus what a learner needs and d2l lacks:
+
+* the per-epoch history is returned (and kept when you press Ctrl-C);
+* metrics are summed on the device: no host/device sync per batch;
+* examples/sec counts the whole epoch you wait for -- data, training and the
+  test pass -- not only the time between batches;
+* clear errors for a model whose output does not match the classes, a loss
+  that turns NaN/inf, and a GPU that runs out of memory;
+* on CUDA, optional bf16 autocast and channels-last memory format.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from .budget import budget
+from .device import try_gpu
+from .plot import Animator
+from .timing import Accumulator
+
+__all__ = [
+    "DivergenceError",
+    "TrainHistory",
+    "accuracy",
+    "evaluate_accuracy_gpu",
+    "evaluate_loss",
+    "init_weights",
+    "train_ch6",
+]
+
+
+class DivergenceError(FloatingPointError):
+    """The training loss became NaN or infinite. ``history`` holds the epochs before."""
+
+    def __init__(self, message: str, history: "TrainHistory") -> None:
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass
+class TrainHistory:
+    """What ``train_ch6`` measured, one entry per finished epoch."""
+
+    device: str = "cpu"
+    budget: str = ""
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    num_train_examples: int = 0
+    interrupted: bool = False
+    peak_memory_bytes: int | None = None
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    @property
+    def examples_per_sec(self) -> float:
+        """Training examples per wall-clock second over whole epochs (data + eval included)."""
+        total = sum(self.epoch_seconds)
+        return self.num_train_examples * self.epochs / total if total > 0 else float("nan")
+
+    def summary(self) -> str:
+        """d2l's two closing lines."""
+        if not self.epochs:
+            return "no epoch finished"
+        return (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
+                f"test acc {self.test_acc[-1]:.3f}\n"
+                f"{self.examples_per_sec:.1f} examples/sec on {self.device}")
+
+
+def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of correct predictions (a tensor on y's device: no host sync)."""
+    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return (y_hat.type(y.dtype) == y).sum()
+
+
+def _move_loader(data_iter: Iterable, device: torch.device) -> None:
+    # A TensorLoader can move its whole data set once; other iterables are left alone.
+    to = getattr(data_iter, "to", None)
+    if callable(to) and hasattr(data_iter, "images"):
+        to(device)
+
+
+def _model_device(net: nn.Module) -> torch.device:
+    p = next(iter(net.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> float:
+    """Accuracy of ``net`` on ``data_iter`` (d2l-compatible; one host sync at the end)."""
+    if isinstance(net, nn.Module):
+        net.eval()
+        if device is None:
+            device = _model_device(net)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    _move_loader(data_iter, device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            if isinstance(X, list):
+                X = [x.to(device) for x in X]
+            else:
+                X = X.to(device)
+            y = y.to(device)
+            correct += accuracy(net(X), y)
+            total += y.numel()
+    return correct.item() / max(total, 1)
+
+
+def evaluate_loss(net: nn.Module, data_iter: Iterable, loss: Callable, device=None) -> float:
+    """Mean loss of ``net`` over ``data_iter`` (loss must reduce by mean)."""
+    net.eval()
+    device = torch.device(device) if device is not None else _model_device(net)
+    _move_loader(data_iter, device)
+    total, n = torch.zeros((), device=device), 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            X, y = X.to(device), y.to(device)
+            total += loss(net(X), y) * y.numel()
+            n += y.numel()
+    return total.item() / max(n, 1)
+
+
+def init_weights(m: nn.Module, kind: str = "xavier") -> None:
+    """Xavier-uniform (or Kaiming) init of Linear/Conv2d weights, as d2l's train_ch6 does."""
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
+        if kind == "xavier":
+            nn.init.xavier_uniform_(m.weight)
+        elif kind == "kaiming":
+            nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+        else:
+            raise ValueError(f"unknown init {kind!r}; use 'xavier', 'kaiming' or None")
+
+
+def _make_optimizer(optimizer, net: nn.Module, lr: float) -> torch.optim.Optimizer:
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if callable(optimizer):
+        return optimizer(net.parameters(), lr=lr)
+    name = (optimizer or "sgd").lower()
+    if name == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(net.parameters(), lr=lr)
+    raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd', 'adam', an Optimizer "
+                     "or a function (params, lr) -> Optimizer")
+
+
+def _check_output_width(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
+                        num_classes: int | None) -> None:
+    with torch.no_grad():
+        was_training = net.training
+        net.eval()
+        out = net(X[:2])
+        net.train(was_training)
+    if out.ndim != 2:
+        raise ValueError(f"the model returns shape {tuple(out.shape)}, but a classifier must "
+                         "return (batch, num_classes) scores; add nn.Flatten() before the last "
+                         "Linear layer.")
+    need = num_classes if num_classes is not None else int(y.max()) + 1
+    if (num_classes is not None and out.shape[1] != need) or out.shape[1] < need:
+        raise ValueError(f"the model's last layer has {out.shape[1]} outputs but the data has "
+                         f"{need} classes; make the last layer nn.Linear(..., {need}).")
+
+
+def _oom_message(err: Exception, batch_size: int | None) -> str:
+    return (f"the GPU ran out of memory ({str(err).splitlines()[0]}). Try a smaller batch size"
+            f"{f' than {batch_size}' if batch_size else ''}, a smaller resize, or "
+            "mixed_precision=True; restart the kernel if memory stays taken.")
+
+
+def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epochs: int,
+              lr: float, device=None, *, optimizer=None, init: str | None = "xavier",
+              loss: nn.Module | None = None, mixed_precision: bool | None = None,
+              channels_last: bool | None = None, animate: bool = True,
+              verbose: bool = True) -> TrainHistory:
+    """Train a classifier and report d2l's closing lines; returns a ``TrainHistory``.
+
+    ``net, train_iter, test_iter, num_epochs, lr, device`` mean what they mean
+    in d2l (defaults too: Xavier-uniform init, SGD, cross-entropy). Extras:
+    ``optimizer`` ('sgd', 'adam', an Optimizer or a factory), ``init`` (None
+    keeps PyTorch's default init), ``loss``, and on CUDA ``mixed_precision``
+    (bf16 autocast) and ``channels_last`` -- both default to on for CUDA.
+    """
+    device = torch.device(device) if device is not None else try_gpu()
+    on_cuda = device.type == "cuda"
+    mixed_precision = on_cuda if mixed_precision is None else mixed_precision and on_cuda
+    channels_last = on_cuda if channels_last is None else channels_last
+    if init is not None:
+        net.apply(lambda m: init_weights(m, init))
+    net.to(device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    opt = _make_optimizer(optimizer, net, lr)
+    loss_fn = loss if loss is not None else nn.CrossEntropyLoss()
+    _move_loader(train_iter, device)
+    _move_loader(test_iter, device)
+    num_classes = getattr(train_iter, "num_classes", None)
+
+    hist = TrainHistory(device=str(device), budget=str(budget()))
+    if verbose:
+        print(f"training on {device} (budget: {hist.budget})")
+    animator = Animator(xlabel="epoch", xlim=[1, num_epochs],
+                        legend=["train loss", "train acc", "test acc"]) if animate else None
+    if on_cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
+    checked = False
+    batch_size = getattr(train_iter, "batch_size", None)
+    try:
+        for epoch in range(num_epochs):
+            t0 = time.perf_counter()
+            metric = Accumulator(3)  # loss sum, correct, examples (device tensors)
+            net.train()
+            for i, (X, y) in enumerate(train_iter):
+                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if channels_last and X.ndim == 4:
+                    X = X.contiguous(memory_format=torch.channels_last)
+                if not checked:
+                    _check_output_width(net, X, y, num_classes)
+                    checked = True
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision):
+                    y_hat = net(X)
+                    l = loss_fn(y_hat, y)
+                l.backward()
+                opt.step()
+                with torch.no_grad():
+                    metric.add(l.detach() * X.shape[0], accuracy(y_hat, y), X.shape[0])
+                if animator is not None and num_batches and (
+                        (i + 1) % max(num_batches // 5, 1) == 0 or i == num_batches - 1):
+                    n = metric[2]
+                    animator.add(epoch + (i + 1) / num_batches,
+                                 (float(metric[0]) / n, float(metric[1]) / n, None))
+            n = metric[2]
+            train_l, train_acc = float(metric[0]) / n, float(metric[1]) / n
+            if not math.isfinite(train_l):
+                raise DivergenceError(
+                    f"the training loss became {train_l} in epoch {epoch + 1} (lr={lr}). "
+                    f"The steps are too large: try a smaller lr, e.g. {lr / 10:g}, or check "
+                    "the inputs for NaN.", hist)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision):
+                test_acc = evaluate_accuracy_gpu(net, test_iter, device)
+            if on_cuda:
+                torch.cuda.synchronize(device)
+            hist.train_loss.append(train_l)
+            hist.train_acc.append(train_acc)
+            hist.test_acc.append(test_acc)
+            hist.epoch_seconds.append(time.perf_counter() - t0)
+            hist.num_train_examples = int(n)
+            if animator is not None:
+                animator.add(epoch + 1, (None, None, test_acc))
+            if verbose and (animator is None or not animator.live):
+                print(f"epoch {epoch + 1}: loss {train_l:.3f}, train acc {train_acc:.3f}, "
+                      f"test acc {test_acc:.3f}")
+    except KeyboardInterrupt:
+        hist.interrupted = True
+        if verbose:
+            print(f"interrupted: returning the {hist.epochs} finished epoch(s)")
+    except torch.cuda.OutOfMemoryError as err:
+        raise RuntimeError(_oom_message(err, batch_size)) from err
+    finally:
+        if animator is not None:
+            animator.close()
+    if on_cuda:
+        hist.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
+    if verbose and hist.epochs:
+        print(hist.summary())
+    return hist
