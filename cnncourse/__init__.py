@@ -4,10 +4,15 @@ Names and signatures follow d2l's PyTorch edition (``try_gpu``,
 ``load_data_fashion_mnist``, ``train_ch6``, ...), so code written for d2l runs
 with ``import cnncourse as d2l``. Each module has one job; see its docstring.
 """
+from .analysis import *  # noqa: F401,F403
+from .augment import *  # noqa: F401,F403
 from .budget import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
 from .device import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
 from .plot import *  # noqa: F401,F403
+from .probes import *  # noqa: F401,F403
 from .summary import *  # noqa: F401,F403
 from .timing import *  # noqa: F401,F403
 from .train import *  # noqa: F401,F403

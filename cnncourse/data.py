@@ -255,11 +255,15 @@ class TensorLoader:
         return len(self.labels)
 
     def _batch(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
-        X = self.images[idx].unsqueeze(1).float().div_(255)
+        if isinstance(idx, slice):
+            X, y = self.images[idx], self.labels[idx]
+        else:  # index_select: one gather, steadier than advanced indexing on a busy CPU
+            X, y = self.images.index_select(0, idx), self.labels.index_select(0, idx)
+        X = X.unsqueeze(1).float().div_(255)
         if self.resize is not None and tuple(X.shape[-2:]) != tuple(self.resize):
             X = F.interpolate(X, size=self.resize, mode="bilinear", align_corners=False,
                               antialias=X.shape[-1] > self.resize[-1])
-        return X, self.labels[idx]
+        return X, y
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)

@@ -14,6 +14,7 @@ unchanged, plus what a learner needs and d2l lacks:
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -175,6 +176,15 @@ def _check_output_width(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
                          f"{need} classes; make the last layer nn.Linear(..., {need}).")
 
 
+def _default_cpu_threads() -> int | None:
+    # On a machine with two logical CPUs or fewer (Colab's CPU runtime is one core with two
+    # hyper-threads; CI boxes are often shared), PyTorch's two OpenMP threads spin-wait for
+    # each other whenever any other process is busy: measured on a shared 2-core box, one
+    # LeNet batch took 17 ms of CPU with 1 thread and 168 ms with 2. One thread is the safe
+    # choice there; larger machines keep PyTorch's own setting.
+    return 1 if (os.cpu_count() or 1) <= 2 else None
+
+
 def _oom_message(err: Exception, batch_size: int | None) -> str:
     return (f"the GPU ran out of memory ({str(err).splitlines()[0]}). Try a smaller batch size"
             f"{f' than {batch_size}' if batch_size else ''}, a smaller resize, or "
@@ -185,14 +195,17 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
               lr: float, device=None, *, optimizer=None, init: str | None = "xavier",
               loss: nn.Module | None = None, mixed_precision: bool | None = None,
               channels_last: bool | None = None, animate: bool = True,
-              verbose: bool = True) -> TrainHistory:
+              verbose: bool = True, cpu_threads: int | None = None) -> TrainHistory:
     """Train a classifier and report d2l's closing lines; returns a ``TrainHistory``.
 
     ``net, train_iter, test_iter, num_epochs, lr, device`` mean what they mean
     in d2l (defaults too: Xavier-uniform init, SGD, cross-entropy). Extras:
     ``optimizer`` ('sgd', 'adam', an Optimizer or a factory), ``init`` (None
     keeps PyTorch's default init), ``loss``, and on CUDA ``mixed_precision``
-    (bf16 autocast) and ``channels_last`` -- both default to on for CUDA.
+    (bf16 autocast) and ``channels_last`` -- both default to on for CUDA. On the
+    CPU, ``cpu_threads`` caps PyTorch's threads while training (restored after);
+    the default is 1 on machines with at most two logical CPUs, where a second
+    thread costs more than it gives, else PyTorch's own setting.
     """
     device = torch.device(device) if device is not None else try_gpu()
     on_cuda = device.type == "cuda"
@@ -219,6 +232,13 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
     checked = False
     batch_size = getattr(train_iter, "batch_size", None)
+    threads_before = torch.get_num_threads()
+    if device.type == "cpu":
+        if cpu_threads is not None and cpu_threads < 1:
+            raise ValueError(f"cpu_threads must be at least 1, not {cpu_threads}")
+        cap = cpu_threads if cpu_threads is not None else _default_cpu_threads()
+        if cap is not None:
+            torch.set_num_threads(cap if cpu_threads is not None else min(cap, threads_before))
     try:
         for epoch in range(num_epochs):
             t0 = time.perf_counter()
@@ -272,6 +292,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     except torch.cuda.OutOfMemoryError as err:
         raise RuntimeError(_oom_message(err, batch_size)) from err
     finally:
+        torch.set_num_threads(threads_before)
         if animator is not None:
             animator.close()
     if on_cuda:

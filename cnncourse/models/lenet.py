@@ -1,13 +1,20 @@
 """The LeNet family as it appears in the course's sources.
 
 Each builder returns a fresh ``nn.Sequential`` (so ``layer_summary`` can walk
-it) for 1x28x28 Fashion-MNIST inputs and 10 classes.
+it) for 1x28x28 Fashion-MNIST inputs and 10 classes. Where each comes from,
+and the recipe its source trained it with:
 
-* ``lenet``         -- d2l's PyTorch LeNet-5: padding 2, sigmoid, average pooling.
-* ``lenet_gluon``   -- the MXNet/Gluon LeNet: no padding, sigmoid, max pooling.
-* ``lenet_modern``  -- the same shape walk as ``lenet`` with ReLU and max pooling.
-* ``lenet_paddle``  -- the Paddle variant: 3x3 first conv with padding 1, ReLU, max pooling.
-* ``cnn_paddle``    -- the Paddle 20-channel CNN: two 5x5 convs (padding 2), max pooling, 980->10.
+* ``lenet``         -- d2l's PyTorch LeNet-5: padding 2, sigmoid, average pooling
+                       (SGD, lr 0.9, batch 256, Xavier init, 10 epochs).
+* ``lenet_gluon``   -- the MXNet/Gluon (d2lzh) LeNet: no padding, sigmoid, max pooling
+                       (SGD, lr 0.9, batch 256, Xavier init, 5 epochs).
+* ``lenet_modern``  -- the same shape walk as ``lenet`` with ReLU and max pooling
+                       (the course's own; trained with SGD, lr 0.1, in the LeNet chapter).
+* ``lenet_paddle``  -- the Paddle LeNet (``paddle.vision.models.LeNet``): 3x3 first conv
+                       with padding 1, ReLU, max pooling, a head without activations
+                       (Adam, lr 0.001, batch 64, 5 epochs).
+* ``cnn_paddle``    -- the Paddle 20-channel CNN: two 5x5 convs (padding 2), ReLU,
+                       max pooling, 20*7*7 = 980 -> classes (SGD, lr 0.01, batch 100).
 """
 from __future__ import annotations
 

@@ -1,0 +1,65 @@
+"""d2l vs cnncourse on AlexNet at 224x224 (Fashion-MNIST resized), a GPU comparison.
+
+    python benchmarks/bench_alexnet.py --device cuda --epochs 10 --repeats 3
+
+d2l's settings for AlexNet: images resized to 224, batch 128, SGD lr 0.01,
+10 epochs. The model is ``cnncourse.models.alexnet.alexnet`` when the course
+has it, else the same d2l-shaped network defined below. On a CPU an epoch
+takes many minutes: use it there only with tiny sizes (the tests do).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from torch import nn  # noqa: E402
+
+from common import Case, main  # noqa: E402
+
+TARGETS = {
+    "cuda": [("ratio", ">=", 3.0, "cnncourse >= 3x d2l's examples/sec"),
+             ("seconds_per_epoch", "<=", 6.0, "an epoch of Fashion-MNIST in <= 6 s"),
+             ("accuracy_ok", ">=", 1.0, "test accuracy no lower than d2l's worst run"),
+             ("peak_memory_bytes", "<=", 16e9, "peak memory fits a 16 GB Colab GPU")],
+}
+
+
+def _alexnet_fallback(num_classes: int = 10) -> nn.Sequential:
+    """AlexNet as d2l adapts it to 1-channel 224x224 inputs (one tower, dropout 0.5)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(96, 256, kernel_size=5, padding=2), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Flatten(),
+        nn.Linear(256 * 5 * 5, 4096), nn.ReLU(), nn.Dropout(p=0.5),
+        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(p=0.5),
+        nn.Linear(4096, num_classes))
+
+
+def alexnet_builder():
+    """(builder, dotted name): the course's AlexNet if it exists, else the fallback."""
+    try:
+        from cnncourse.models.alexnet import alexnet
+        return alexnet, "cnncourse.models.alexnet.alexnet"
+    except ImportError:
+        return _alexnet_fallback, "benchmarks.bench_alexnet._alexnet_fallback"
+
+
+def alexnet_case(resize: int = 224, batch_size: int = 128, lr: float = 0.01,
+                 epochs: int = 10) -> Case:
+    builder, name = alexnet_builder()
+    return Case(name="alexnet224" if resize == 224 else f"alexnet{resize}",
+                title=f"AlexNet at {resize}x{resize}, batch {batch_size}, lr {lr:g}",
+                model=builder, model_name=name, batch_size=batch_size, lr=lr,
+                epochs=epochs, resize=resize, targets=TARGETS)
+
+
+if __name__ == "__main__":
+    main(alexnet_case(), "bench_alexnet.py", description=__doc__.splitlines()[0])

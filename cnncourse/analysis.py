@@ -1,0 +1,175 @@
+"""Look at what a trained classifier gets wrong: predictions, confusion matrix, worst pairs.
+
+Accuracy is one number; it hides *which* classes a model mixes up. These
+helpers answer that question for any classifier and any loader that yields
+``(X, y)`` batches:
+
+* ``predict_labels``      -- every prediction and true label of a loader, in order;
+* ``confusion_matrix``    -- counts of (true class, predicted class);
+* ``most_confused_pairs`` -- the largest off-diagonal counts, named;
+* ``plot_confusion_matrix`` and ``predict_ch6`` (d2l's ``predict_ch3`` for any model)
+  draw them.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .data import FASHION_MNIST_LABELS, get_fashion_mnist_labels
+from .plot import show_images
+
+__all__ = [
+    "confusion_matrix",
+    "most_confused_pairs",
+    "plot_confusion_matrix",
+    "predict_ch6",
+    "predict_labels",
+]
+
+
+def _device_of(net: nn.Module) -> torch.device:
+    p = next(iter(net.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def predict_labels(net: nn.Module, data_iter: Iterable,
+                   device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted and true labels of every example in ``data_iter`` (CPU tensors, loader order).
+
+    One pass in eval mode without gradients; the basis for every other helper here,
+    so a confusion matrix and an accuracy computed from it always agree.
+    """
+    device = torch.device(device) if device is not None else _device_of(net)
+    was_training = net.training
+    net.eval()
+    preds, trues = [], []
+    with torch.no_grad():
+        for X, y in data_iter:
+            preds.append(net(X.to(device)).argmax(dim=1).cpu())
+            trues.append(y.cpu())
+    net.train(was_training)
+    if not preds:
+        return torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long)
+    return torch.cat(preds), torch.cat(trues).long()
+
+
+def confusion_matrix(y_true: torch.Tensor | Sequence[int], y_pred: torch.Tensor | Sequence[int],
+                     num_classes: int | None = None) -> torch.Tensor:
+    """``C[i, j]`` = number of examples of true class ``i`` predicted as ``j`` (int64).
+
+    Rows are true classes, columns predictions (scikit-learn's convention), so the
+    diagonal holds the correct predictions and ``C.sum(1)`` the class sizes.
+    """
+    y_true = torch.as_tensor(y_true, dtype=torch.long).flatten().cpu()
+    y_pred = torch.as_tensor(y_pred, dtype=torch.long).flatten().cpu()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{y_true.numel()} true labels but {y_pred.numel()} predictions")
+    if y_true.numel() and min(int(y_true.min()), int(y_pred.min())) < 0:
+        raise ValueError("labels must be non-negative class indices")
+    if num_classes is None:
+        num_classes = int(max(y_true.max(), y_pred.max())) + 1 if y_true.numel() else 0
+    elif y_true.numel() and int(max(y_true.max(), y_pred.max())) >= num_classes:
+        raise ValueError(f"a label is >= num_classes={num_classes}")
+    flat = y_true * num_classes + y_pred
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes)
+
+
+def most_confused_pairs(cm: torch.Tensor, k: int = 5, labels: Sequence[str] | None = None,
+                        symmetric: bool = False) -> list[tuple[str, str, int]]:
+    """The ``k`` largest off-diagonal entries of a confusion matrix as ``(true, predicted, count)``.
+
+    With ``symmetric=True`` the two directions of a pair are added (``C[i, j] + C[j, i]``)
+    and each unordered pair appears once: "which two classes does the model mix up?".
+    Pairs with a count of zero are left out.
+    """
+    cm = torch.as_tensor(cm).cpu()
+    n = cm.shape[0]
+    if cm.ndim != 2 or cm.shape[1] != n:
+        raise ValueError(f"a confusion matrix is square, not {tuple(cm.shape)}")
+    names = list(labels) if labels is not None else [str(i) for i in range(n)]
+    if len(names) != n:
+        raise ValueError(f"{len(names)} labels for a {n}x{n} matrix")
+    off = cm.clone().long()
+    off.fill_diagonal_(0)
+    if symmetric:
+        off = torch.triu(off + off.T, diagonal=1)
+    counts, idx = off.flatten().sort(descending=True, stable=True)
+    out = []
+    for c, i in zip(counts.tolist(), idx.tolist()):
+        if c == 0 or len(out) == k:
+            break
+        out.append((names[i // n], names[i % n], int(c)))
+    return out
+
+
+def plot_confusion_matrix(cm: torch.Tensor, labels: Sequence[str] | None = None,
+                          normalize: bool = True, ax=None, figsize=(6.0, 5.2)):
+    """Draw a confusion matrix as a heat map with the counts (or row shares) written in.
+
+    ``normalize`` divides each row by its class size, so the diagonal reads as the
+    per-class recall. Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    cm = torch.as_tensor(cm).cpu().double()
+    n = cm.shape[0]
+    names = list(labels) if labels is not None else [str(i) for i in range(n)]
+    shown = cm / cm.sum(1, keepdim=True).clamp(min=1) if normalize else cm
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    im = ax.imshow(shown.numpy(), cmap="Blues", vmin=0)
+    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=9)
+    ax.set_yticks(range(n), names, fontsize=9)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    top = float(shown.max()) if shown.numel() else 1.0
+    for i in range(n):
+        for j in range(n):
+            v = float(shown[i, j])
+            text = f"{v:.2f}" if normalize else f"{int(v)}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if v > 0.6 * top else "black")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def predict_ch6(net: nn.Module, data_iter: Iterable, n: int = 8, *, only_errors: bool = False,
+                labels: Sequence[str] = FASHION_MNIST_LABELS, num_rows: int = 1,
+                device: torch.device | str | None = None, scale: float = 1.5):
+    """Show ``n`` test images titled with true and predicted label (d2l's ``predict_ch3``).
+
+    d2l's helper only shows the first few images, which are mostly right; with
+    ``only_errors=True`` it shows the first ``n`` *mistakes* instead, which teach more.
+    Titles read ``true`` over ``pred``; a wrong prediction's title is red. Returns
+    ``(titles, axes)`` so a cell can check what was drawn.
+    """
+    device = torch.device(device) if device is not None else _device_of(net)
+    was_training = net.training
+    net.eval()
+    imgs, trues, preds = [], [], []
+    with torch.no_grad():
+        for X, y in data_iter:
+            p = net(X.to(device)).argmax(dim=1).cpu()
+            X, y = X.cpu(), y.cpu()
+            keep = (p != y) if only_errors else torch.ones_like(y, dtype=torch.bool)
+            imgs.extend(X[keep]), trues.extend(y[keep].tolist()), preds.extend(p[keep].tolist())
+            if len(imgs) >= n:
+                break
+    net.train(was_training)
+    imgs, trues, preds = imgs[:n], trues[:n], preds[:n]
+    if not imgs:
+        raise ValueError("no image to show" + (" (the model makes no mistake here)"
+                                                if only_errors else ""))
+    true_names = [labels[i] for i in trues] if labels else get_fashion_mnist_labels(trues)
+    pred_names = [labels[i] for i in preds] if labels else get_fashion_mnist_labels(preds)
+    titles = [f"{t}\n{p}" for t, p in zip(true_names, pred_names)]
+    num_cols = -(-len(imgs) // num_rows)
+    axes = show_images([img.squeeze(0) for img in imgs], num_rows, num_cols, titles=titles,
+                       scale=scale)
+    for ax, t, p in zip(axes, trues, preds):
+        if t != p:
+            ax.title.set_color("tab:red")
+    return titles, axes

@@ -1,0 +1,188 @@
+"""The data module: finding, reading, validating and serving Fashion-MNIST."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+import cnncourse
+from cnncourse.data import DataFileError, DataNotFoundError, TensorLoader, read_idx
+
+from conftest import make_fake_copy, needs_real_data, write_idx
+
+
+# ----------------------------------------------------------------- IDX reading
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_round_trip(tmp_path, gz):
+    data = torch.randint(0, 256, (7, 5, 3), dtype=torch.uint8)
+    path = write_idx(tmp_path / ("x.idx" + (".gz" if gz else "")), data, gz=gz)
+    assert torch.equal(read_idx(path), data)
+
+
+def test_bad_magic_names_the_file(tmp_path):
+    path = write_idx(tmp_path / "bad-images", torch.zeros(2, 28, 28), magic=1234)
+    with pytest.raises(DataFileError, match=r"bad-images.*bad magic number 1234"):
+        read_idx(path)
+
+
+def test_truncated_file_is_reported_with_sizes(tmp_path):
+    path = write_idx(tmp_path / "short", torch.zeros(4, 28, 28), truncate=100)
+    with pytest.raises(DataFileError, match=r"short.*\(4, 28, 28\).*truncated"):
+        read_idx(path)
+
+
+def test_tiny_file_is_rejected(tmp_path):
+    path = tmp_path / "empty"
+    path.write_bytes(b"\x00\x00")
+    with pytest.raises(DataFileError, match="too short"):
+        read_idx(path)
+
+
+def test_damaged_gzip_is_reported(tmp_path):
+    path = tmp_path / "broken.gz"
+    path.write_bytes(b"this is not gzip at all")
+    with pytest.raises(DataFileError, match="broken.gz.*damaged"):
+        read_idx(path)
+
+
+def test_swapped_files_are_detected(tmp_path):
+    path = write_idx(tmp_path / "labels", torch.zeros(3, dtype=torch.uint8))
+    with pytest.raises(DataFileError, match="swapped"):
+        read_idx(path, expected_dims=3)
+
+
+def test_image_label_count_mismatch(isolated_search):
+    folder = make_fake_copy(isolated_search / "copy")
+    write_idx(folder / "train-labels-idx1-ubyte.gz", torch.zeros(49, dtype=torch.uint8), gz=True)
+    with pytest.raises(DataFileError, match="50 images.*49 labels"):
+        cnncourse.read_fashion_mnist("train", root=folder, download=False)
+
+
+def test_out_of_range_label(isolated_search):
+    folder = make_fake_copy(isolated_search / "copy")
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", torch.full((20,), 12, dtype=torch.uint8),
+              gz=True)
+    with pytest.raises(DataFileError, match="label 12 is out of range"):
+        cnncourse.read_fashion_mnist("test", root=folder, download=False)
+
+
+# ----------------------------------------------------------------- finding
+def test_missing_data_lists_where_it_looked(isolated_search):
+    with pytest.raises(DataNotFoundError) as err:
+        cnncourse.find_fashion_mnist(root=isolated_search / "mine", download=False)
+    msg = str(err.value)
+    for place in ("mine", "cache", "debian", "data"):
+        assert place in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "CNNCOURSE_DATA" in msg
+    assert "download=False" in msg
+
+
+def test_failed_download_is_reported(isolated_search, monkeypatch):
+    import cnncourse.data as data
+
+    def no_network(target):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(data, "_download", no_network)
+    with pytest.raises(DataNotFoundError, match="download was tried and failed.*unreachable"):
+        cnncourse.find_fashion_mnist()
+
+
+def test_download_happens_only_without_a_copy(isolated_search, monkeypatch):
+    import cnncourse.data as data
+
+    calls = []
+
+    def fake_download(target):
+        calls.append(target)
+        make_fake_copy(target / "FashionMNIST" / "raw", gz=False)
+
+    monkeypatch.setattr(data, "_download", fake_download)
+    found = cnncourse.find_fashion_mnist()
+    assert calls == [isolated_search / "cache"]
+    assert found["train"][0].name == "train-images-idx3-ubyte"
+    cnncourse.find_fashion_mnist()  # now the cache has a copy: no second download
+    assert len(calls) == 1
+
+
+def test_search_order_root_then_env_then_debian(isolated_search, monkeypatch):
+    import cnncourse.data as data
+
+    debian = make_fake_copy(data.DEBIAN_DIR)
+    assert cnncourse.find_fashion_mnist(download=False)["test"][1].parent == debian
+    env = make_fake_copy(isolated_search / "env" / "fashion-mnist")
+    monkeypatch.setenv("CNNCOURSE_DATA", str(isolated_search / "env"))
+    assert cnncourse.find_fashion_mnist(download=False)["test"][1].parent == env
+    mine = make_fake_copy(isolated_search / "mine", gz=False)
+    assert cnncourse.find_fashion_mnist(mine, download=False)["test"][1].parent == mine
+
+
+def test_incomplete_copy_is_skipped(isolated_search):
+    folder = make_fake_copy(isolated_search / "partial")
+    os.remove(folder / "t10k-images-idx3-ubyte.gz")
+    with pytest.raises(DataNotFoundError):
+        cnncourse.find_fashion_mnist(folder, download=False)
+
+
+# ----------------------------------------------------------------- serving
+def test_loader_batches_cover_the_data_once():
+    X = torch.arange(10 * 4 * 4, dtype=torch.uint8).reshape(10, 4, 4)
+    y = torch.arange(10)
+    it = TensorLoader(X, y, batch_size=4, shuffle=True, seed=3)
+    assert len(it) == 3
+    epoch1 = torch.cat([b[1] for b in it])
+    epoch2 = torch.cat([b[1] for b in it])
+    assert sorted(epoch1.tolist()) == list(range(10)) == sorted(epoch2.tolist())
+    assert not torch.equal(epoch1, epoch2), "the order must be drawn anew every epoch"
+    again = TensorLoader(X, y, batch_size=4, shuffle=True, seed=3)
+    assert torch.equal(torch.cat([b[1] for b in again]), epoch1), "same seed, same order"
+
+
+def test_loader_scales_and_resizes():
+    X = torch.full((3, 8, 8), 255, dtype=torch.uint8)
+    Xb, _ = next(iter(TensorLoader(X, torch.zeros(3, dtype=torch.long), 2, resize=16)))
+    assert Xb.shape == (2, 1, 16, 16) and Xb.dtype == torch.float32
+    assert torch.allclose(Xb, torch.ones_like(Xb))
+
+
+def test_loader_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="batch_size"):
+        TensorLoader(torch.zeros(2, 4, 4), torch.zeros(2), 0)
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        TensorLoader(torch.zeros(3, 4, 4), torch.zeros(2), 1)
+
+
+def test_text_labels():
+    assert cnncourse.get_fashion_mnist_labels([0, 9, torch.tensor(8)]) == [
+        "t-shirt", "ankle boot", "bag"]
+
+
+@needs_real_data
+def test_real_fashion_mnist_is_complete_and_balanced():
+    Xtr, ytr = cnncourse.read_fashion_mnist("train", download=False)
+    Xte, yte = cnncourse.read_fashion_mnist("test", download=False)
+    assert Xtr.shape == (60000, 28, 28) and Xte.shape == (10000, 28, 28)
+    assert Xtr.dtype == torch.uint8
+    assert torch.equal(torch.bincount(ytr), torch.full((10,), 6000))
+    assert torch.equal(torch.bincount(yte), torch.full((10,), 1000))
+    # Not blank, not noise: mean brightness of the real set is about 73/255.
+    assert 60 < Xtr.float().mean() < 85
+
+
+@needs_real_data
+def test_load_data_fashion_mnist_d2l_shapes():
+    train_iter, test_iter = cnncourse.load_data_fashion_mnist(32, resize=64)
+    assert len(train_iter) == 1875 and len(test_iter) == 313
+    X, y = next(iter(train_iter))
+    assert X.shape == (32, 1, 64, 64) and X.dtype == torch.float32 and y.dtype == torch.long
+    assert 0.0 <= X.min() and X.max() <= 1.0
+
+
+@needs_real_data
+def test_subsets_are_fixed_samples():
+    a, t = cnncourse.load_data_fashion_mnist(100, subset=1000, test_subset=500)
+    b, _ = cnncourse.load_data_fashion_mnist(100, subset=1000, test_subset=500)
+    assert a.num_examples == 1000 and t.num_examples == 500
+    assert torch.equal(a.labels, b.labels)
+    assert len(torch.unique(a.labels)) == 10
