@@ -55,6 +55,7 @@ import statistics
 import sys
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -254,19 +255,20 @@ def bench_cache_dir() -> Path:
                                Path.home() / ".cache" / "cnncourse-bench")).expanduser()
 
 
-def prepare_torchvision_root(cache: Path | None = None) -> Path:
+def prepare_torchvision_root(cache: Path | None = None, data_root: Path | None = None) -> Path:
     """Make ``<cache>/data/FashionMNIST/raw/<file>`` (uncompressed) and return ``<cache>/work``.
 
     d2l reads ``../data`` relative to the working directory and torchvision
     wants the four IDX files uncompressed under ``FashionMNIST/raw``; the
-    files come from wherever ``cnncourse`` finds the real data set.
+    files come from wherever ``cnncourse`` finds the real data set (``data_root``
+    is searched first).
     """
     cache = Path(cache) if cache is not None else bench_cache_dir()
     raw = cache / "data" / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     work = cache / "work"
     work.mkdir(parents=True, exist_ok=True)
-    for images, labels in cnncourse.find_fashion_mnist(download=False).values():
+    for images, labels in cnncourse.find_fashion_mnist(data_root, download=False).values():
         for src in (images, labels):
             dst = raw / src.name.removesuffix(".gz")
             if dst.exists() and dst.stat().st_size > 0:
@@ -343,7 +345,9 @@ def run_d2l(case: Case, device: torch.device, epochs: int, repeat: int, seed: in
         with PeakMemory(device) as mem, contextlib.redirect_stdout(out):
             _sync(device)
             t = time.perf_counter()
-            d2l.train_ch6(net, train_iter, test_iter, epochs, case.lr, device)
+            with warnings.catch_warnings():  # d2l's xlim=[1, 1] warns for a 1-epoch run
+                warnings.simplefilter("ignore", UserWarning)
+                d2l.train_ch6(net, train_iter, test_iter, epochs, case.lr, device)
             _sync(device)
             seconds = time.perf_counter() - t
     finally:
@@ -455,6 +459,17 @@ def run_benchmark(case: Case, device: torch.device | str, *, epochs: int | None 
                            "repeats": repeats, "warmup_epochs": warmup_epochs, "seed": seed}}
     pipelines = [("d2l", run_d2l, d2l_loaders), ("cnncourse", run_cnncourse, cnn_loaders)]
     runs: list[RunResult] = []
+
+    def save(complete: bool) -> None:
+        # written after every run, so an interrupted benchmark still leaves its finished runs
+        record["complete"] = complete
+        record["runs"] = [asdict(r) for r in runs]
+        if {r.pipeline for r in runs if r.repeat >= 0} == {"d2l", "cnncourse"}:
+            record["summary"] = summarize(case, device, runs)
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(json.dumps(record, indent=1) + "\n")
+
     if warmup_epochs > 0:
         for name, fn, loaders in pipelines:
             r = fn(case, device, warmup_epochs, -1, seed, loaders)
@@ -469,8 +484,8 @@ def run_benchmark(case: Case, device: torch.device | str, *, epochs: int | None 
             log(f"repeat {rep} {name:9s}: {r.examples_per_sec:10.0f} examples/s, "
                 f"{r.train_seconds:7.1f} s, test acc {r.test_acc:.4f}, peak {mem}")
             runs.append(r)
-    record["runs"] = [asdict(r) for r in runs]
-    record["summary"] = summarize(case, device, runs)
+            save(complete=False)
+    save(complete=True)
     s = record["summary"]
     log(f"{case.name} on {device}: cnncourse / d2l = {s['ratio']:.2f}x "
         f"({s['cnncourse']['examples_per_sec_median']:.0f} vs "
@@ -481,9 +496,6 @@ def run_benchmark(case: Case, device: torch.device | str, *, epochs: int | None 
         log(f"  target {t['what']}: {'met' if t['met'] else 'NOT met'} "
             f"(measured {t['measured']:.4g})")
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=1) + "\n")
         log(f"wrote {out}")
     return record
 

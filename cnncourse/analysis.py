@@ -8,11 +8,14 @@ helpers answer that question for any classifier and any loader that yields
 * ``confusion_matrix``    -- counts of (true class, predicted class);
 * ``most_confused_pairs`` -- the largest off-diagonal counts, named;
 * ``plot_confusion_matrix`` and ``predict_ch6`` (d2l's ``predict_ch3`` for any model)
-  draw them.
+  draw them;
+* ``Table`` -- a results table that shows as HTML in a notebook and as text elsewhere.
 """
 from __future__ import annotations
 
 from typing import Iterable, Sequence
+
+import html
 
 import torch
 from torch import nn
@@ -21,6 +24,7 @@ from .data import FASHION_MNIST_LABELS, get_fashion_mnist_labels
 from .plot import show_images
 
 __all__ = [
+    "Table",
     "confusion_matrix",
     "most_confused_pairs",
     "plot_confusion_matrix",
@@ -55,26 +59,32 @@ def predict_labels(net: nn.Module, data_iter: Iterable,
     return torch.cat(preds), torch.cat(trues).long()
 
 
-def confusion_matrix(y_true: torch.Tensor | Sequence[int], y_pred: torch.Tensor | Sequence[int],
+def confusion_matrix(y_true: torch.Tensor | Sequence[int],
+                     y_pred: torch.Tensor | Sequence[int],
                      num_classes: int | None = None) -> torch.Tensor:
-    """``C[i, j]`` = number of examples of true class ``i`` predicted as ``j`` (int64).
+    """``C[i, j]``: examples of true class ``i`` predicted as ``j``.
 
-    Rows are true classes, columns predictions (scikit-learn's convention), so the
-    diagonal holds the correct predictions and ``C.sum(1)`` the class sizes.
+    Rows are true classes, columns predictions (scikit-learn's
+    convention), so the diagonal holds the correct predictions and
+    ``C.sum(1)`` the class sizes. One ``bincount``, no Python loop.
     """
     y_true = torch.as_tensor(y_true, dtype=torch.long).flatten().cpu()
     y_pred = torch.as_tensor(y_pred, dtype=torch.long).flatten().cpu()
     if y_true.shape != y_pred.shape:
         raise ValueError(f"{y_true.numel()} true labels but {y_pred.numel()} predictions")
-    if y_true.numel() and min(int(y_true.min()), int(y_pred.min())) < 0:
+    if y_true.numel() == 0:
+        n = num_classes or 0
+        return torch.zeros(n, n, dtype=torch.long)
+    if min(int(y_true.min()), int(y_pred.min())) < 0:
         raise ValueError("labels must be non-negative class indices")
+    top = int(max(y_true.max(), y_pred.max()))
     if num_classes is None:
-        num_classes = int(max(y_true.max(), y_pred.max())) + 1 if y_true.numel() else 0
-    elif y_true.numel() and int(max(y_true.max(), y_pred.max())) >= num_classes:
+        num_classes = top + 1
+    elif top >= num_classes:
         raise ValueError(f"a label is >= num_classes={num_classes}")
     flat = y_true * num_classes + y_pred
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes)
+    counts = torch.bincount(flat, minlength=num_classes ** 2)
+    return counts.reshape(num_classes, num_classes)
 
 
 def most_confused_pairs(cm: torch.Tensor, k: int = 5, labels: Sequence[str] | None = None,
@@ -173,3 +183,52 @@ def predict_ch6(net: nn.Module, data_iter: Iterable, n: int = 8, *, only_errors:
         if t != p:
             ax.title.set_color("tab:red")
     return titles, axes
+
+
+class Table:
+    """A small results table: HTML in a notebook (and the book), aligned text elsewhere.
+
+    Comparisons of runs belong in one table, not in scattered prints; this needs no
+    pandas. Numbers are right-aligned; ``caption`` is a good place for the budget and
+    device that produced the numbers.
+    """
+
+    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[object]],
+                 caption: str | None = None) -> None:
+        self.headers = [str(h) for h in headers]
+        self.rows = [[str(c) for c in r] for r in rows]
+        if any(len(r) != len(self.headers) for r in self.rows):
+            raise ValueError(f"every row needs {len(self.headers)} cells")
+        self.caption = caption
+
+    @staticmethod
+    def _numeric(cell: str) -> bool:
+        try:
+            float(cell.replace(",", "").lstrip("~"))
+            return True
+        except ValueError:
+            return False
+
+    def _repr_html_(self) -> str:
+        def cell(tag: str, text: str) -> str:
+            align = ' style="text-align:right"' if self._numeric(text) else ""
+            return f"<{tag}{align}>{html.escape(text)}</{tag}>"
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join("<tr>" + "".join(cell("td", c) for c in r) + "</tr>" for r in self.rows)
+        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return (f'<table class="table">{cap}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
+
+    def __str__(self) -> str:
+        cols = list(zip(self.headers, *self.rows))
+        widths = [max(len(c) for c in col) for col in cols]
+        def line(cells):
+            return "  ".join(c.rjust(w) if self._numeric(c) else c.ljust(w)
+                             for c, w in zip(cells, widths)).rstrip()
+        out = [line(self.headers), "  ".join("-" * w for w in widths)]
+        out += [line(r) for r in self.rows]
+        if self.caption:
+            out.append(self.caption)
+        return "\n".join(out)
+
+    __repr__ = __str__

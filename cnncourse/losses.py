@@ -91,8 +91,13 @@ def logsumexp(X: torch.Tensor, dim: int = -1, keepdim: bool = False) -> torch.Te
 
 
 def log_softmax(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """log softmax(x) = x - logsumexp(x): finite for any finite logits."""
-    return X - logsumexp(X, dim=dim, keepdim=True)
+    """log softmax(x) = (x - m) - log sum exp(x - m), m = max x: finite for any finite logits.
+
+    Shifting first, rather than computing x - logsumexp(x), keeps the small
+    differences exact when the logits themselves are large.
+    """
+    shifted = X - X.amax(dim=dim, keepdim=True)
+    return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))
 
 
 def softmax(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -118,13 +123,17 @@ def naive_softmax_cross_entropy(logits: torch.Tensor, y: torch.Tensor,
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Softmax cross-entropy on logits, as ``F.cross_entropy``: logsumexp(z) - z_y.
+    """Softmax cross-entropy on logits, as ``F.cross_entropy``: log sum_j exp(z_j) - z_y.
 
-    Never forms the probabilities, so it stays finite however large the logits.
+    Subtracts the largest logit first (the loss does not change), so every
+    exponent is <= 0 and the sum is >= 1: it never forms a probability, never
+    overflows and never takes log 0, however large the logits.
     """
     _check_labels(logits, y)
-    z_y = logits.gather(1, y.unsqueeze(1)).squeeze(1)
-    return _reduce(logsumexp(logits, dim=1) - z_y, reduction)
+    shifted = logits - logits.amax(dim=1, keepdim=True)  # the largest logit becomes 0
+    log_sum_exp = torch.log(torch.exp(shifted).sum(dim=1))
+    z_y = shifted.gather(1, y.unsqueeze(1)).squeeze(1)
+    return _reduce(log_sum_exp - z_y, reduction)
 
 
 def softmax_cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor,

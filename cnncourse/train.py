@@ -268,7 +268,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
             train_l, train_acc = float(metric[0]) / n, float(metric[1]) / n
             if not math.isfinite(train_l):
                 raise DivergenceError(
-                    f"the training loss became {train_l} in epoch {epoch + 1} (lr={lr}). "
+                    f"the training loss became {train_l} in epoch {epoch + 1} (lr={lr:g}). "
                     f"The steps are too large: try a smaller lr, e.g. {lr / 10:g}, or check "
                     "the inputs for NaN.", hist)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision):

@@ -5,8 +5,8 @@ recorded one. On a machine with an NVIDIA GPU:
 
     CNNCOURSE_BUDGET=full python scripts/train_alexnet.py
 
-trains both models with ``cnncourse.PUBLISHED_SETTINGS``-style settings (Adam, lr 0.001,
-batch 128, 5 epochs; resize 224 for AlexNet, none for the native-28 model) through
+trains both models with ``PUBLISHED_SETTINGS`` (Adam, lr 0.001, batch 128, 5 epochs,
+PyTorch's default init; resize 224 for AlexNet, none for the native-28 model) through
 ``train_ch6`` (bf16 autocast and channels-last on CUDA, resize on the GPU in whole batches)
 and writes ``book/results/alexnet_full.json``: curves, seconds per epoch, examples/sec,
 peak GPU memory, the GPU's name, the date and this command. Rebuild the book to show it.
@@ -42,13 +42,12 @@ MODELS = {"alexnet_224": (alexnet, 224), "alexnet_28": (alexnet_28, None)}
 def settings_for(budget_name: str) -> dict:
     """Training sizes per budget: the published settings in ``full``, tiny ones elsewhere."""
     s = dict(PUBLISHED_SETTINGS)
-    s["init"] = "xavier"  # train_ch6's default, as in d2l
     if budget_name == "full":
         s.update(subset=None, test_subset=None)
     elif budget_name == "cpu":
         s.update(subset=1024, test_subset=256, num_epochs=1)
     else:  # smoke
-        s.update(subset=32, test_subset=32, num_epochs=1, batch_size=16)
+        s.update(subset=16, test_subset=16, num_epochs=1, batch_size=8)
     return s
 
 

@@ -77,7 +77,7 @@ def test_activation_elements_and_memory_estimate():
 
 def test_published_settings_are_the_seeds():
     assert PUBLISHED_SETTINGS == {"optimizer": "adam", "lr": 0.001, "batch_size": 128,
-                                  "num_epochs": 5, "resize": 224}
+                                  "num_epochs": 5, "resize": 224, "init": None}
 
 
 def test_gpu_path_on_cpu_channels_last_and_bf16():
@@ -235,7 +235,7 @@ def test_script_smoke_run_writes_what_the_chapter_reads(tmp_path, monkeypatch, c
     for run in rec["runs"].values():
         for key in ("train_loss", "train_acc", "test_acc", "epoch_seconds"):
             assert len(run[key]) == rec["settings"]["num_epochs"]
-        assert run["train_examples"] == 32 and run["peak_memory_bytes"] is None
+        assert run["train_examples"] == 16 and run["peak_memory_bytes"] is None
         assert run["memory_estimate_bytes"] > 0 and run["examples_per_sec"] > 0
     assert rec["runs"]["alexnet_224"]["flops_per_image"] > 200 * rec["runs"]["alexnet_28"]["flops_per_image"]
     assert not list(tmp_path.glob("*.tmp"))

@@ -240,3 +240,19 @@ def test_plot_confusion_matrix_normalises_rows():
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["0.75", "0.25", "0.00", "1.00"]
     plt.close("all")
+
+
+def test_confusion_matrix_empty():
+    assert torch.equal(confusion_matrix([], [], num_classes=3), torch.zeros(3, 3, dtype=torch.long))
+
+
+def test_table_text_and_html():
+    t = cnncourse.Table(["model", "acc"], [["a<b", 0.5], ["bb", "~36"]], caption="cpu budget")
+    text = str(t).splitlines()
+    assert text[0].split() == ["model", "acc"] and text[-1] == "cpu budget"
+    assert text[2].endswith("0.5") and text[3].endswith("~36")
+    html = t._repr_html_()
+    assert "<caption>cpu budget</caption>" in html and "a&lt;b" in html
+    assert html.count("<tr>") == 3 and 'style="text-align:right">0.5<' in html
+    with pytest.raises(ValueError, match="2 cells"):
+        cnncourse.Table(["a", "b"], [[1]])

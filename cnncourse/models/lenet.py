@@ -24,7 +24,10 @@ __all__ = ["cnn_paddle", "lenet", "lenet_gluon", "lenet_modern", "lenet_paddle"]
 
 
 def lenet(num_classes: int = 10) -> nn.Sequential:
-    """d2l's LeNet-5: conv(6,5x5,pad 2)-sigmoid-avgpool, conv(16,5x5)-sigmoid-avgpool, 400-120-84-10."""
+    """d2l's LeNet-5: 1x28x28 -> 6x28x28 -> 6x14x14 -> 16x10x10 -> 16x5x5.
+
+    Sigmoid and average pooling, as in the 1990s; 400-120-84-10 head.
+    """
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
         nn.AvgPool2d(kernel_size=2, stride=2),
@@ -37,7 +40,10 @@ def lenet(num_classes: int = 10) -> nn.Sequential:
 
 
 def lenet_gluon(num_classes: int = 10) -> nn.Sequential:
-    """The Gluon LeNet: no padding, so 28->24->12->8->4 and a 256-wide flatten; max pooling."""
+    """The Gluon LeNet: no padding, so 28 -> 24 -> 12 -> 8 -> 4.
+
+    Sigmoid, but max pooling; the flatten is 16x4x4 = 256 wide.
+    """
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5), nn.Sigmoid(),
         nn.MaxPool2d(kernel_size=2, stride=2),
