@@ -58,14 +58,17 @@ def crop_at(X: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
     Hp, Wp = H + 2 * padding, W + 2 * padding
     if h > Hp or w > Wp:
         raise ValueError(f"a {h}x{w} crop does not fit a {Hp}x{Wp} (padded) image")
-    top = torch.as_tensor(top, device=X.device).long().view(-1)
-    left = torch.as_tensor(left, device=X.device).long().view(-1)
+    # Checked where the offsets live (random_crop draws them on the CPU), then moved: no
+    # per-batch host/device sync for a batch on the GPU.
+    top = torch.as_tensor(top).long().view(-1)
+    left = torch.as_tensor(left).long().view(-1)
     if top.numel() != B or left.numel() != B:
         raise ValueError(f"need one top and one left offset per image ({B}), "
                          f"got {top.numel()} and {left.numel()}")
     if B and (int(top.min()) < 0 or int(top.max()) > Hp - h
               or int(left.min()) < 0 or int(left.max()) > Wp - w):
         raise ValueError(f"offsets must lie in 0..{Hp - h} (top) and 0..{Wp - w} (left)")
+    top, left = top.to(X.device), left.to(X.device)
     Xp = F.pad(X, (padding, padding, padding, padding)) if padding else X
     rows = top.view(B, 1) + torch.arange(h, device=X.device)   # (B, h)
     cols = left.view(B, 1) + torch.arange(w, device=X.device)  # (B, w)

@@ -52,7 +52,8 @@ def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend) -> None:
     axes.set_ylabel(ylabel)
     axes.set_xscale(xscale)
     axes.set_yscale(yscale)
-    axes.set_xlim(xlim)
+    # A one-epoch run asks for xlim [1, 1]; matplotlib would warn, so let it choose.
+    axes.set_xlim(xlim if xlim is None or xlim[0] != xlim[1] else None)
     axes.set_ylim(ylim)
     if legend:
         axes.legend(legend)

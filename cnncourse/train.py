@@ -208,6 +208,8 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     thread costs more than it gives, else PyTorch's own setting.
     """
     device = torch.device(device) if device is not None else try_gpu()
+    if cpu_threads is not None and cpu_threads < 1:
+        raise ValueError(f"cpu_threads must be at least 1, not {cpu_threads}")
     on_cuda = device.type == "cuda"
     mixed_precision = on_cuda if mixed_precision is None else mixed_precision and on_cuda
     channels_last = on_cuda if channels_last is None else channels_last
@@ -234,8 +236,6 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     batch_size = getattr(train_iter, "batch_size", None)
     threads_before = torch.get_num_threads()
     if device.type == "cpu":
-        if cpu_threads is not None and cpu_threads < 1:
-            raise ValueError(f"cpu_threads must be at least 1, not {cpu_threads}")
         cap = cpu_threads if cpu_threads is not None else _default_cpu_threads()
         if cap is not None:
             torch.set_num_threads(cap if cpu_threads is not None else min(cap, threads_before))

@@ -1,0 +1,236 @@
+"""The speed benchmark's plumbing, on tiny fake data (only the plumbing: no speed is asserted).
+
+The real comparison runs d2l's and cnncourse's pipelines on the real Fashion-MNIST for
+minutes (benchmarks/bench_*.py); here every piece is run at a size that takes seconds:
+both pipelines alternate on a small in-memory data set, the results file has what the
+appendix page needs, the page and its chart are generated from it, and d2l's data path
+(torchvision's raw-file layout) is built from IDX files. Also the CPU thread cap that
+``train_ch6`` applies for speed.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import cnncourse
+from cnncourse.models.lenet import lenet
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tools"))
+
+HAS_D2L = importlib.util.find_spec("d2l") is not None
+needs_d2l = pytest.mark.skipif(
+    not HAS_D2L, reason="d2l is not installed (benchmark-only: pip install -r "
+                        "requirements-bench.txt && pip install --no-deps d2l==1.0.3)")
+
+N_TRAIN, N_TEST, BATCH = 320, 96, 32  # 10 train batches: d2l's Animator needs >= 5
+
+
+def fake_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 10
+    X = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+    X[torch.arange(n), y * 2, :] = 255  # a learnable mark: row 2*label is white
+    return X, y
+
+
+def fake_cnn_loaders(batch_size: int, resize):
+    Xtr, ytr = fake_images(N_TRAIN, 0)
+    Xte, yte = fake_images(N_TEST, 1)
+    return (cnncourse.TensorLoader(Xtr, ytr, batch_size, shuffle=True, num_classes=10),
+            cnncourse.TensorLoader(Xte, yte, batch_size, num_classes=10))
+
+
+def fake_d2l_loaders(batch_size: int, resize):
+    from torch.utils.data import DataLoader, TensorDataset
+    (Xtr, ytr), (Xte, yte) = fake_images(N_TRAIN, 0), fake_images(N_TEST, 1)
+    as_float = lambda X: X.unsqueeze(1).float() / 255  # noqa: E731 -- what ToTensor gives
+    return (DataLoader(TensorDataset(as_float(Xtr), ytr), batch_size, shuffle=True),
+            DataLoader(TensorDataset(as_float(Xte), yte), batch_size))
+
+
+def tiny_case():
+    import common
+    return common.Case(name="tiny", title="tiny LeNet", model=lenet, model_name="lenet",
+                       batch_size=BATCH, lr=0.9, epochs=1,
+                       targets={"cpu": [("ratio", ">=", 0.0, "any ratio"),
+                                        ("accuracy_ok", ">=", 1.0, "accuracy holds")]})
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    if not HAS_D2L:
+        pytest.skip("d2l is not installed")
+    import common
+    out = tmp_path_factory.mktemp("results") / "tiny-cpu.json"
+    lines: list[str] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # plumbing only; d2l's 2 threads crawl on a busy 2-core machine
+    try:
+        rec = common.run_benchmark(tiny_case(), "cpu", epochs=1, repeats=2, warmup_epochs=1,
+                                   d2l_loaders=fake_d2l_loaders, cnn_loaders=fake_cnn_loaders,
+                                   out=out, command="python benchmarks/bench_tiny.py",
+                                   log=lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    return rec, out, lines
+
+
+@needs_d2l
+def test_runs_alternate_after_warmup_and_file_matches(record):
+    rec, out, lines = record
+    order = [(r["pipeline"], r["repeat"]) for r in rec["runs"]]
+    assert order == [("d2l", -1), ("cnncourse", -1), ("d2l", 0), ("cnncourse", 0),
+                     ("cnncourse", 1), ("d2l", 1)]
+    on_disk = json.loads(out.read_text())
+    assert on_disk["complete"] is True and on_disk["runs"] == rec["runs"]
+    assert on_disk["summary"]["ratio"] == pytest.approx(rec["summary"]["ratio"])
+    assert any("cnncourse / d2l" in line for line in lines)
+
+
+@needs_d2l
+def test_rates_accuracy_and_memory_are_consistent(record):
+    rec, _, _ = record
+    for r in rec["runs"]:
+        assert r["num_train_examples"] == N_TRAIN
+        assert r["examples_per_sec"] == pytest.approx(r["epochs"] * N_TRAIN / r["train_seconds"])
+        assert 0.0 <= r["test_acc"] <= 1.0
+        assert r["peak_memory_bytes"] is None or r["peak_memory_bytes"] >= 0
+        assert r["memory_kind"] == "rss_delta+workers_uss"
+    d2l_runs = [r for r in rec["runs"] if r["pipeline"] == "d2l"]
+    # d2l's printed closing line was parsed.
+    assert all(r["train_loss"] is not None and r["self_reported_examples_per_sec"] > 0
+               for r in d2l_runs)
+    s = rec["summary"]
+    assert s["ratio"] == pytest.approx(s["cnncourse"]["examples_per_sec_median"]
+                                       / s["d2l"]["examples_per_sec_median"])
+    assert s["d2l"]["runs"] == 2 and s["cnncourse"]["runs"] == 2  # the warm-up is left out
+    assert [t["met"] for t in s["targets"]][0] is True
+    assert s["targets"][1]["met"] == s["accuracy_ok"]
+    env = rec["environment"]
+    assert env["torch"] == torch.__version__ and env["d2l"] and env["device"] == "cpu"
+
+
+@needs_d2l
+def test_d2l_display_is_silenced(capsys):
+    import common
+    d2l = common.import_d2l()
+    anim = d2l.Animator(xlabel="epoch", legend=["a"])
+    anim.add(1, (0.5,))
+    import matplotlib.pyplot as plt
+    plt.close("all")
+    assert "Figure" not in capsys.readouterr().out
+
+
+@needs_d2l
+def test_accuracy_check_flags_a_worse_pipeline(record):
+    import common
+    rec, _, _ = record
+    runs = [common.RunResult(**r) for r in rec["runs"]]
+    for r in runs:
+        r.test_acc = 0.9 if r.pipeline == "d2l" else 0.5
+    s = common.summarize(tiny_case(), torch.device("cpu"), runs)
+    assert s["accuracy_ok"] is False and s["targets"][1]["met"] is False
+
+
+@needs_d2l
+def test_page_and_chart_from_results(record, tmp_path):
+    import make_speed_page
+    rec, out, _ = record
+    page, image = tmp_path / "speed.md", tmp_path / "images" / "speed.svg"
+    assert make_speed_page.main(["--results", str(out.parent), "--out", str(page),
+                                 "--image", str(image)]) == 0
+    text = page.read_text()
+    s = rec["summary"]
+    assert text.startswith("# How fast is this code?")
+    assert f"**{s['ratio']:.2f}x**" in text
+    assert f"{s['cnncourse']['test_acc_mean']:.4f}" in text
+    assert "No GPU measurement has been recorded yet" in text  # only a CPU record exists
+    assert "python benchmarks/bench_tiny.py" in text and "```{figure} images/speed.svg" in text
+    root = ET.parse(image).getroot()
+    assert root.tag.endswith("svg")
+    svg = image.read_text()
+    assert "cnncourse" in svg and "d2l" in svg
+    # Regenerating from the same numbers gives the same files (no dates or random ids).
+    make_speed_page.main(["--results", str(out.parent), "--out", str(page),
+                          "--image", str(image)])
+    assert image.read_text() == svg and page.read_text() == text
+
+
+def test_page_without_results_says_nothing_was_measured(tmp_path):
+    import make_speed_page
+    page = tmp_path / "speed.md"
+    make_speed_page.main(["--results", str(tmp_path / "none"), "--out", str(page),
+                          "--image", str(tmp_path / "speed.svg")])
+    text = page.read_text()
+    assert "No results have been recorded yet" in text
+    assert "No GPU measurement has been recorded yet" in text
+    assert not (tmp_path / "speed.svg").exists()
+
+
+def test_torchvision_layout_built_from_idx_files(tmp_path):
+    from conftest import make_fake_copy
+    import common
+    from torchvision.datasets import FashionMNIST
+    src = make_fake_copy(tmp_path / "src", n_train=30, n_test=12, gz=True)
+    work = common.prepare_torchvision_root(tmp_path / "cache", data_root=src)
+    assert work == tmp_path / "cache" / "work" and work.is_dir()
+    ds = FashionMNIST(root=str(work.parent / "data"), train=False, download=False)
+    Xte, yte = cnncourse.read_fashion_mnist("test", root=src)
+    assert len(ds) == 12 and torch.equal(ds.data, Xte) and torch.equal(ds.targets, yte)
+    # a second call reuses the files
+    raw = tmp_path / "cache" / "data" / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    stamp = raw.stat().st_mtime_ns
+    common.prepare_torchvision_root(tmp_path / "cache", data_root=src)
+    assert raw.stat().st_mtime_ns == stamp
+
+
+def test_cases_build_models_of_the_right_shape():
+    import bench_alexnet
+    import bench_lenet
+    case = bench_lenet.lenet_case()
+    assert (case.name, case.batch_size, case.lr, case.epochs) == ("lenet", 256, 0.9, 10)
+    assert case.model()(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert bench_lenet.lenet_case("lenet_modern").lr == bench_lenet.RELU_LR
+    assert bench_lenet.lenet_case(batch_size=128).name == "lenet-b128-lr0.9"
+    with pytest.raises(ValueError, match="unknown model"):
+        bench_lenet.lenet_case("resnet")
+    a = bench_alexnet.alexnet_case()
+    assert (a.name, a.resize, a.batch_size, a.lr) == ("alexnet224", 224, 128, 0.01)
+    with torch.no_grad():
+        assert a.model().eval()(torch.zeros(1, 1, 224, 224)).shape == (1, 10)
+
+
+def test_train_ch6_caps_cpu_threads_and_restores_them():
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+
+        def forward(self, x):
+            seen.append(torch.get_num_threads())
+            return self.body(x)
+
+    tr, te = fake_cnn_loaders(64, None)
+    before = torch.get_num_threads()
+    cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, verbose=False,
+                        cpu_threads=1)
+    assert set(seen) == {1} and torch.get_num_threads() == before
+    seen.clear()
+    cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, verbose=False)
+    from cnncourse.train import _default_cpu_threads
+    expected = _default_cpu_threads()
+    assert set(seen) == {before if expected is None else min(expected, before)}
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="cpu_threads"):
+        cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, cpu_threads=0)
