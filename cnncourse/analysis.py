@@ -71,12 +71,13 @@ def confusion_matrix(y_true: torch.Tensor | Sequence[int],
     y_true = torch.as_tensor(y_true, dtype=torch.long).flatten().cpu()
     y_pred = torch.as_tensor(y_pred, dtype=torch.long).flatten().cpu()
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"{y_true.numel()} true labels but {y_pred.numel()} predictions")
+        raise ValueError(f"{y_true.numel()} true labels but "
+                         f"{y_pred.numel()} predictions")
     if y_true.numel() == 0:
         n = num_classes or 0
         return torch.zeros(n, n, dtype=torch.long)
     if min(int(y_true.min()), int(y_pred.min())) < 0:
-        raise ValueError("labels must be non-negative class indices")
+        raise ValueError("labels must be class indices >= 0")
     top = int(max(y_true.max(), y_pred.max()))
     if num_classes is None:
         num_classes = top + 1
@@ -211,12 +212,14 @@ class Table:
 
     def _repr_html_(self) -> str:
         def cell(tag: str, text: str) -> str:
-            align = ' style="text-align:right"' if self._numeric(text) else ""
+            align = (' style="text-align:right; white-space:nowrap"'
+                     if self._numeric(text) else "")
             return f"<{tag}{align}>{html.escape(text)}</{tag}>"
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
         body = "".join("<tr>" + "".join(cell("td", c) for c in r) + "</tr>" for r in self.rows)
         cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        return (f'<table class="table">{cap}<thead><tr>{head}</tr></thead>'
+        return (f'<table class="table" style="font-size:0.9em">{cap}'
+                f"<thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>")
 
     def __str__(self) -> str:

@@ -73,7 +73,7 @@ def one_hot(y: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float3
 
 
 def naive_softmax(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """exp(x) / sum exp(x), literally: overflows once a logit passes ~88 (float32)."""
+    """exp(x) / sum exp(x), literally: overflows once x > 88.7 (float32)."""
     X_exp = torch.exp(X)
     return X_exp / X_exp.sum(dim=dim, keepdim=True)
 
@@ -112,25 +112,28 @@ def softmax(X: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 def naive_softmax_cross_entropy(logits: torch.Tensor, y: torch.Tensor,
                                 reduction: str = "mean") -> torch.Tensor:
-    """-log naive_softmax(logits)[y]: correct on paper, ``inf``/``nan`` on large logits.
+    """-log naive_softmax(logits)[y]: right on paper, inf/nan in float32.
 
     Kept for teaching: exp overflows to inf (inf / inf = nan), and a tiny
     probability underflows to 0 (-log 0 = inf). Use ``cross_entropy``.
     """
     _check_labels(logits, y)
     p = naive_softmax(logits, dim=1)
-    return _reduce(-torch.log(p.gather(1, y.unsqueeze(1)).squeeze(1)), reduction)
+    p_y = p.gather(1, y.unsqueeze(1)).squeeze(1)  # probability of the label
+    return _reduce(-torch.log(p_y), reduction)
 
 
-def cross_entropy(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Softmax cross-entropy on logits, as ``F.cross_entropy``: log sum_j exp(z_j) - z_y.
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor,
+                  reduction: str = "mean") -> torch.Tensor:
+    """Softmax cross-entropy of logits, as F.cross_entropy: lse(z) - z_y.
 
     Subtracts the largest logit first (the loss does not change), so every
-    exponent is <= 0 and the sum is >= 1: it never forms a probability, never
-    overflows and never takes log 0, however large the logits.
+    exponent is <= 0 and the sum is >= 1: it never forms a probability,
+    never overflows and never takes log 0, however large the logits.
     """
     _check_labels(logits, y)
-    shifted = logits - logits.amax(dim=1, keepdim=True)  # the largest logit becomes 0
+    # the largest logit becomes 0
+    shifted = logits - logits.amax(dim=1, keepdim=True)
     log_sum_exp = torch.log(torch.exp(shifted).sum(dim=1))
     z_y = shifted.gather(1, y.unsqueeze(1)).squeeze(1)
     return _reduce(log_sum_exp - z_y, reduction)
@@ -175,31 +178,34 @@ def binary_cross_entropy_with_logits(z: torch.Tensor, y: torch.Tensor,
 
 
 class OneHotMSELoss(nn.Module):
-    """Square error between the outputs and one-hot targets, from ``(logits, int labels)``.
+    """Square error between outputs and one-hot targets: (logits, labels).
 
-    Takes what ``nn.CrossEntropyLoss`` takes, so it drops into ``train_ch6(...,
-    loss=OneHotMSELoss())``. The squared error is *summed over the classes* and
-    averaged over the batch: its gradient 2 (z - one_hot) / batch is on the
-    same scale as cross-entropy's (softmax - one_hot) / batch, so a comparison
-    at the same learning rate compares the losses, not two step sizes
-    (``nn.MSELoss`` would also divide by the number of classes).
-    With ``softmax=True`` the outputs are turned into probabilities first
-    (the "Brier score").
+    Takes what ``nn.CrossEntropyLoss`` takes, so it drops into
+    ``train_ch6(..., loss=OneHotMSELoss())``. The squared error is *summed
+    over the classes* and averaged over the batch: its gradient
+    2 (z - one_hot) / batch is on the scale of cross-entropy's
+    (softmax - one_hot) / batch, so a comparison at one learning rate
+    compares the losses, not two step sizes (``nn.MSELoss`` would also
+    divide by the number of classes). With ``softmax=True`` the outputs
+    become probabilities first (the "Brier score").
     """
 
-    def __init__(self, softmax: bool = False, reduction: str = "mean") -> None:
+    def __init__(self, softmax: bool = False,
+                 reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, "
+                             f"not {reduction!r}")
         self.softmax = softmax
         self.reduction = reduction
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _check_labels(logits, y)
-        logits = logits.float()  # under bf16 autocast, square and sum in float32
+        logits = logits.float()  # under bf16 autocast: sum in float32
         out = softmax(logits, dim=1) if self.softmax else logits
         target = one_hot(y, logits.shape[1], dtype=out.dtype)
-        return _reduce(((out - target) ** 2).sum(dim=1), self.reduction)
+        per_example = ((out - target) ** 2).sum(dim=1)
+        return _reduce(per_example, self.reduction)
 
     def extra_repr(self) -> str:
         return f"softmax={self.softmax}, reduction={self.reduction!r}"

@@ -13,6 +13,7 @@ unchanged, plus what a learner needs and d2l lacks:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -99,7 +100,10 @@ def _model_device(net: nn.Module) -> torch.device:
 
 
 def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> float:
-    """Accuracy of ``net`` on ``data_iter`` (d2l-compatible; one host sync at the end)."""
+    """Accuracy of ``net`` on ``data_iter`` (d2l-compatible; one host sync at the end).
+
+    On the CPU it caps PyTorch's threads as ``train_ch6`` does (see ``cpu_threads`` there).
+    """
     if isinstance(net, nn.Module):
         net.eval()
         if device is None:
@@ -108,7 +112,7 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> f
     _move_loader(data_iter, device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     total = 0
-    with torch.no_grad():
+    with torch.no_grad(), _cpu_threads(device):
         for X, y in data_iter:
             if isinstance(X, list):
                 X = [x.to(device) for x in X]
@@ -126,7 +130,7 @@ def evaluate_loss(net: nn.Module, data_iter: Iterable, loss: Callable, device=No
     device = torch.device(device) if device is not None else _model_device(net)
     _move_loader(data_iter, device)
     total, n = torch.zeros((), device=device), 0
-    with torch.no_grad():
+    with torch.no_grad(), _cpu_threads(device):
         for X, y in data_iter:
             X, y = X.to(device), y.to(device)
             total += loss(net(X), y) * y.numel()
@@ -185,6 +189,24 @@ def _default_cpu_threads() -> int | None:
     return 1 if (os.cpu_count() or 1) <= 2 else None
 
 
+@contextlib.contextmanager
+def _cpu_threads(device: torch.device, cpu_threads: int | None = None):
+    # Cap PyTorch's threads while a training/evaluation helper runs on the CPU; restore after.
+    before = torch.get_num_threads()
+    target = None
+    if device.type == "cpu":
+        cap = _default_cpu_threads()
+        target = cpu_threads if cpu_threads is not None else (
+            None if cap is None else min(cap, before))
+    if target is not None and target != before:
+        torch.set_num_threads(target)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def _oom_message(err: Exception, batch_size: int | None) -> str:
     return (f"the GPU ran out of memory ({str(err).splitlines()[0]}). Try a smaller batch size"
             f"{f' than {batch_size}' if batch_size else ''}, a smaller resize, or "
@@ -234,11 +256,8 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
     checked = False
     batch_size = getattr(train_iter, "batch_size", None)
-    threads_before = torch.get_num_threads()
-    if device.type == "cpu":
-        cap = cpu_threads if cpu_threads is not None else _default_cpu_threads()
-        if cap is not None:
-            torch.set_num_threads(cap if cpu_threads is not None else min(cap, threads_before))
+    thread_cap = _cpu_threads(device, cpu_threads)
+    thread_cap.__enter__()
     try:
         for epoch in range(num_epochs):
             t0 = time.perf_counter()
@@ -292,7 +311,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     except torch.cuda.OutOfMemoryError as err:
         raise RuntimeError(_oom_message(err, batch_size)) from err
     finally:
-        torch.set_num_threads(threads_before)
+        thread_cap.__exit__(None, None, None)
         if animator is not None:
             animator.close()
     if on_cuda:

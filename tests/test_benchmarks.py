@@ -232,5 +232,9 @@ def test_train_ch6_caps_cpu_threads_and_restores_them():
     expected = _default_cpu_threads()
     assert set(seen) == {before if expected is None else min(expected, before)}
     assert torch.get_num_threads() == before
+    seen.clear()
+    cnncourse.evaluate_accuracy_gpu(Spy(), te, "cpu")  # the test pass alone: capped the same way
+    assert set(seen) == {before if expected is None else min(expected, before)}
+    assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="cpu_threads"):
         cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, cpu_threads=0)

@@ -66,53 +66,61 @@ def _loadavg(rec: dict) -> str:
     return f"{min(loads):.1f} to {max(loads):.1f}"
 
 
-def results_table(records: list[dict]) -> str:
-    """One row per pipeline and case: speed, time per epoch, accuracy, memory, ratio."""
-    lines = ["| case | device | pipeline | examples/s (median; min to max) | s per epoch "
-             "| final test acc (mean; min to max) | peak memory | speed-up |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
-    for rec in records:
-        s = rec["summary"]
-        for name in ("d2l", "cnncourse"):
-            p = s[name]
-            ratio = "1.00x" if name == "d2l" else f"**{s['ratio']:.2f}x**"
-            lines.append(
-                f"| {rec['title']}, {rec['settings']['epochs']} epochs | {rec['device_type']} "
-                f"| {name} | {_rate(p['examples_per_sec_median'])} "
-                f"({_rate(p['examples_per_sec_min'])} to {_rate(p['examples_per_sec_max'])}) "
-                f"| {p['seconds_per_epoch_median']:.1f} "
-                f"| {p['test_acc_mean']:.4f} ({p['test_acc_min']:.4f} to {p['test_acc_max']:.4f}) "
-                f"| {_mib(p['peak_memory_bytes'])} | {ratio} |")
+def results_table(rec: dict) -> str:
+    """One case: a row per measurement, a column per pipeline."""
+    s = rec["summary"]
+    d, c = s["d2l"], s["cnncourse"]
+
+    def rng(p, key, fmt):
+        return (f"{fmt(p[key + '_median' if key != 'test_acc' else key + '_mean'])} "
+                f"({fmt(p[key + '_min'])} to {fmt(p[key + '_max'])})")
+
+    acc = lambda x: f"{x:.4f}"  # noqa: E731
+    rows = [
+        ("training examples/s, median (min to max)",
+         rng(d, "examples_per_sec", _rate), rng(c, "examples_per_sec", _rate)),
+        ("seconds per epoch, median", f"{d['seconds_per_epoch_median']:.1f}",
+         f"{c['seconds_per_epoch_median']:.1f}"),
+        ("final test accuracy, mean (min to max)", rng(d, "test_acc", acc),
+         rng(c, "test_acc", acc)),
+        ("peak memory", _mib(d["peak_memory_bytes"]), _mib(c["peak_memory_bytes"])),
+        ("building the loaders (s, not in the rate)", f"{d['load_seconds_median']:.2f}",
+         f"{c['load_seconds_median']:.2f}"),
+        ("**speed-up**", "1.00x", f"**{s['ratio']:.2f}x**"),
+    ]
+    lines = ["| | d2l | cnncourse |", "|---|---:|---:|"]
+    lines += [f"| {a} | {b} | {x} |" for a, b, x in rows]
     return "\n".join(lines)
 
 
 def runs_table(rec: dict) -> str:
     """Every timed run in the order it ran (the warm-up is left out)."""
-    lines = ["| order | pipeline | seconds | examples/s | final test acc | train loss "
-             "| what the pipeline printed (examples/s) | load average at start |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| run | pipeline | seconds | examples/s | test acc | printed examples/s | load |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
     for i, r in enumerate([r for r in rec["runs"] if r["repeat"] >= 0], 1):
         printed = r.get("self_reported_examples_per_sec")
-        loss = r.get("train_loss")
         load = r.get("loadavg_before")
         lines.append(
             f"| {i} | {r['pipeline']} | {r['train_seconds']:.1f} | {_rate(r['examples_per_sec'])} "
-            f"| {r['test_acc']:.4f} | {'n/a' if loss is None else f'{loss:.3f}'} "
-            f"| {'n/a' if printed is None else _rate(printed)} "
+            f"| {r['test_acc']:.4f} | {'n/a' if printed is None else _rate(printed)} "
             f"| {'n/a' if load is None else f'{load:.1f}'} |")
     return "\n".join(lines)
 
 
-def environment_table(records: list[dict]) -> str:
-    lines = ["| case | device | date | hardware | Python | PyTorch | torchvision | d2l "
-             "| cnncourse | load average (1 min) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for rec in records:
-        e = rec["environment"]
-        lines.append(f"| {rec['case']} | {rec['device_type']} | {e['date_utc']} | {_hardware(e)} "
-                     f"| {e['python']} | {e['torch']} | {e['torchvision']} | {e['d2l']} "
-                     f"| {e['cnncourse']} | {_loadavg(rec)} |")
-    return "\n".join(lines)
+def environment_list(rec: dict) -> str:
+    e = rec["environment"]
+    st = rec["settings"]
+    return "\n".join([
+        f"* measured: {e['date_utc']}; device `{e['device']}`: {_hardware(e)}",
+        f"* Python {e['python']}, PyTorch {e['torch']}, torchvision {e['torchvision']}, "
+        f"d2l {e['d2l']}, cnncourse {e['cnncourse']} ({e['platform']})",
+        f"* model `{st['model']}`, batch {st['batch_size']}, lr {st['lr']:g}, "
+        f"{st['epochs']} epochs per run, resize {st['resize'] or 'none'}, "
+        f"{st['repeats']} timed runs of each pipeline after a {st['warmup_epochs']}-epoch warm-up",
+        f"* 1-minute load average of the machine when runs started: {_loadavg(rec)} "
+        f"(on {e['cpu_count']} logical CPUs)",
+        f"* command: `{rec['command']}`",
+    ])
 
 
 def targets_list(records: list[dict]) -> str:
@@ -154,16 +162,16 @@ def bar_chart(records: list[dict], path: Path) -> None:
     ax.barh([y - h / 2 for y in ys], d2l_rates, height=h, color="#999999", label="d2l")
     ax.barh([y + h / 2 for y in ys], cnn_rates, height=h, color="#1f77b4", label="cnncourse")
     for y, d, c in zip(ys, d2l_rates, cnn_rates):
-        ax.text(d, y - h / 2, f"  {d:,.0f}", va="center", fontsize=9)
-        ax.text(c, y + h / 2, f"  {c:,.0f} ({c / d:.1f}x)", va="center", fontsize=9)
+        ax.text(d, y - h / 2, f"  {d:,.0f}", va="center", fontsize=10)
+        ax.text(c, y + h / 2, f"  {c:,.0f} ({c / d:.1f}x)", va="center", fontsize=10)
     if max(cnn_rates + d2l_rates) / min(cnn_rates + d2l_rates) > 50:
         ax.set_xscale("log")
     ax.set_xlim(right=max(cnn_rates + d2l_rates) * (3 if ax.get_xscale() == "log" else 1.35))
-    ax.set_yticks(list(ys), labels, fontsize=10)
+    ax.set_yticks(list(ys), labels, fontsize=11)
     ax.invert_yaxis()
     ax.set_xlabel("training examples per wall-clock second (data loading and evaluation included)",
                   fontsize=10)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=9)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,18 +223,19 @@ def render(records: list[dict], image_rel: str | None) -> str:
             out += [f"```{{figure}} {image_rel}", ":name: fig-speed", ":width: 100%", "",
                     "Median training examples per wall-clock second of each pipeline, measured "
                     "as described above.", "```", ""]
-        out += [results_table(records), ""]
         out.append(
             "The speed-up is the ratio of the medians. The CPU figures come from a shared "
-            "machine: other jobs ran at the same time (see the load average below), which "
-            "slows both pipelines; d2l's main process and its four loader workers also compete "
-            "with each other for the same cores.")
+            "machine: other jobs ran at the same time (the load average is listed with each "
+            "case), which slows both pipelines; d2l's main process and its four loader workers "
+            "also compete with each other for the same cores.")
         out += ["", "### Against the targets", "", targets_list(records), ""]
-        out += ["### Every run", ""]
         for rec in records:
-            out += [f"**{rec['title']}, {rec['device_type']}** (`{rec['_file']}`):", "",
-                    runs_table(rec), ""]
-        out += ["### Hardware and versions", "", environment_table(records), ""]
+            out += [f"### {rec['title']}, {rec['settings']['epochs']} epochs, "
+                    f"{rec['device_type'].upper()}", "", results_table(rec), "",
+                    environment_list(rec), "",
+                    f"Every timed run, in the order it ran (`benchmarks/results/{rec['_file']}`; "
+                    "*printed* is what the pipeline itself reports, *load* the load average "
+                    "when the run started):", "", runs_table(rec), ""]
     else:
         out += ["No results have been recorded yet.", ""]
     out += ["## Not measured yet", ""]

@@ -24,9 +24,10 @@ __all__ = ["cnn_paddle", "lenet", "lenet_gluon", "lenet_modern", "lenet_paddle"]
 
 
 def lenet(num_classes: int = 10) -> nn.Sequential:
-    """d2l's LeNet-5: 1x28x28 -> 6x28x28 -> 6x14x14 -> 16x10x10 -> 16x5x5.
+    """d2l's LeNet-5: padding 2, sigmoid, average pooling.
 
-    Sigmoid and average pooling, as in the 1990s; 400-120-84-10 head.
+    1x28x28 -> 6x28x28 -> 6x14x14 -> 16x10x10 -> 16x5x5,
+    then a 400 -> 120 -> 84 -> classes head.
     """
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
