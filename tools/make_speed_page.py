@@ -83,7 +83,9 @@ def results_table(rec: dict) -> str:
          f"{c['seconds_per_epoch_median']:.1f}"),
         ("final test accuracy, mean (min to max)", rng(d, "test_acc", acc),
          rng(c, "test_acc", acc)),
-        ("peak memory", _mib(d["peak_memory_bytes"]), _mib(c["peak_memory_bytes"])),
+        ("peak GPU memory allocated" if rec["device_type"] == "cuda" else
+         "peak memory added during the run (RSS growth + workers)",
+         _mib(d["peak_memory_bytes"]), _mib(c["peak_memory_bytes"])),
         ("building the loaders (s, not in the rate)", f"{d['load_seconds_median']:.2f}",
          f"{c['load_seconds_median']:.2f}"),
         ("**speed-up**", "1.00x", f"**{s['ratio']:.2f}x**"),
@@ -201,9 +203,11 @@ def render(records: list[dict], image_rel: str | None) -> str:
         "after one untimed warm-up epoch each, seeded identically within a repeat.\n"
         "* **Final test accuracy** of every run (d2l's is recorded from its own "
         "`evaluate_accuracy_gpu`), so a speed-up that costs accuracy would show.\n"
-        "* **Peak memory**: on a GPU, `torch.cuda.max_memory_allocated`; on the CPU, the "
-        "growth of the process's resident memory during the run plus the unique memory of "
-        "data-loader worker processes, sampled ten times a second (an estimate).\n"
+        "* **Peak memory**: on a GPU, `torch.cuda.max_memory_allocated`; on the CPU, how far "
+        "the process's resident memory grew above its level at the start of the run, plus the "
+        "unique memory of data-loader worker processes, sampled ten times a second (an "
+        "estimate; memory a previous run already holds, such as cnncourse's cached data set, "
+        "is not counted again).\n"
         "* **d2l's pipeline** is `d2l.load_data_fashion_mnist` (torchvision `FashionMNIST`, "
         "`ToTensor` on every image, a `DataLoader` with 4 worker processes) and "
         "`d2l.train_ch6`, unchanged but for one patch: its `Animator` calls IPython's "
