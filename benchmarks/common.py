@@ -439,8 +439,15 @@ def summarize(case: Case, device: torch.device, runs: list[RunResult]) -> dict:
     for key, op, value, words in case.targets.get(device.type, []):
         targets.append({"what": words, "key": key, "op": op, "target": value,
                         "measured": measured[key], "met": _check(measured[key], op, value)})
-    return {"d2l": d, "cnncourse": c, "ratio": ratio, "accuracy_ok": accuracy_ok,
-            "targets": targets}
+    # Paired ratios: the two runs of a repeat ran back to back, so a change in the machine's
+    # load between repeats cancels out of these.
+    paired = []
+    for rep in sorted({r.repeat for r in timed}):
+        pair = {r.pipeline: r.examples_per_sec for r in timed if r.repeat == rep}
+        if len(pair) == 2:
+            paired.append(pair["cnncourse"] / pair["d2l"])
+    return {"d2l": d, "cnncourse": c, "ratio": ratio, "ratio_per_repeat": paired,
+            "accuracy_ok": accuracy_ok, "targets": targets}
 
 
 def run_benchmark(case: Case, device: torch.device | str, *, epochs: int | None = None,

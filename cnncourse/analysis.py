@@ -183,6 +183,7 @@ def predict_ch6(net: nn.Module, data_iter: Iterable, n: int = 8, *, only_errors:
     for ax, t, p in zip(axes, trues, preds):
         if t != p:
             ax.title.set_color("tab:red")
+    axes[0].figure.tight_layout(pad=0.3)  # two-line titles must not cover the row above
     return titles, axes
 
 

@@ -113,6 +113,10 @@ def test_rates_accuracy_and_memory_are_consistent(record):
     assert s["ratio"] == pytest.approx(s["cnncourse"]["examples_per_sec_median"]
                                        / s["d2l"]["examples_per_sec_median"])
     assert s["d2l"]["runs"] == 2 and s["cnncourse"]["runs"] == 2  # the warm-up is left out
+    for rep, paired in enumerate(s["ratio_per_repeat"]):
+        rate = {r["pipeline"]: r["examples_per_sec"] for r in rec["runs"] if r["repeat"] == rep}
+        assert paired == pytest.approx(rate["cnncourse"] / rate["d2l"])
+    assert len(s["ratio_per_repeat"]) == 2
     assert [t["met"] for t in s["targets"]][0] is True
     assert s["targets"][1]["met"] == s["accuracy_ok"]
     env = rec["environment"]
