@@ -221,9 +221,9 @@ def render(records: list[dict], image_rel: str | None) -> str:
         "* **cnncourse's pipeline** is `cnncourse.load_data_fashion_mnist` and "
         "`cnncourse.train_ch6(..., animate=False)` with its defaults: the whole data set as "
         "one tensor (on the training device), batches as index slices, metrics summed on the "
-        "device without a host sync per batch; on a machine with at most two logical CPUs one "
-        "PyTorch thread (a second one spin-waits against any other busy process); on CUDA, "
-        "bf16 autocast and channels-last.")
+        "device without a host sync per batch; the channels-last memory format on the CPU "
+        "and on CUDA; one PyTorch thread on a machine with at most two logical CPUs (a second "
+        "thread spin-waits against any other busy process); on CUDA, bf16 autocast.")
     out += ["", "## Results", ""]
     if records:
         if image_rel:
