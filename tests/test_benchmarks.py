@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -213,7 +214,9 @@ def test_cases_build_models_of_the_right_shape():
         assert a.model().eval()(torch.zeros(1, 1, 224, 224)).shape == (1, 10)
 
 
-def test_train_ch6_caps_cpu_threads_and_restores_them():
+def test_train_ch6_caps_cpu_threads_and_restores_them(monkeypatch):
+    import cnncourse.train as train
+
     seen = []
 
     class Spy(nn.Module):
@@ -230,15 +233,27 @@ def test_train_ch6_caps_cpu_threads_and_restores_them():
     cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, verbose=False,
                         cpu_threads=1)
     assert set(seen) == {1} and torch.get_num_threads() == before
-    seen.clear()
-    cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, verbose=False)
-    from cnncourse.train import _default_cpu_threads
-    expected = _default_cpu_threads()
-    assert set(seen) == {before if expected is None else min(expected, before)}
-    assert torch.get_num_threads() == before
-    seen.clear()
-    cnncourse.evaluate_accuracy_gpu(Spy(), te, "cpu")  # the test pass alone: capped the same way
-    assert set(seen) == {before if expected is None else min(expected, before)}
-    assert torch.get_num_threads() == before
+    small_box = (train.os.cpu_count() or 1) <= 2
+    for busy_elsewhere, capped in ((0.0, False), (1.5, small_box)):
+        monkeypatch.setattr(train, "_busy_cpus_elsewhere", lambda *a, b=busy_elsewhere: b)
+        expected = {1} if capped else {before}
+        seen.clear()
+        cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, verbose=False)
+        assert set(seen) == expected and torch.get_num_threads() == before
+        seen.clear()
+        cnncourse.evaluate_accuracy_gpu(Spy(), te, "cpu")  # the test pass alone: the same rule
+        assert set(seen) == expected and torch.get_num_threads() == before
+
+
+def test_busy_cpus_elsewhere_is_a_plausible_count():
+    from cnncourse.train import _busy_cpus_elsewhere
+
+    busy = _busy_cpus_elsewhere(0.05)
+    assert busy is None or 0.0 <= busy <= (os.cpu_count() or 1) + 0.5
+
+
+def test_cpu_threads_must_be_positive():
+    tr, te = fake_cnn_loaders(64, None)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
     with pytest.raises(ValueError, match="cpu_threads"):
-        cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, cpu_threads=0)
+        cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", animate=False, cpu_threads=0)
