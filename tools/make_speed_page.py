@@ -222,7 +222,8 @@ def render(records: list[dict], image_rel: str | None) -> str:
         "`cnncourse.train_ch6(..., animate=False)` with its defaults: the whole data set as "
         "one tensor (on the training device), batches as index slices, metrics summed on the "
         "device without a host sync per batch; the channels-last memory format on the CPU "
-        "and on CUDA; one PyTorch thread on a machine with at most two logical CPUs (a second "
+        "and on CUDA; on a machine with at most two logical CPUs, two PyTorch threads only "
+        "when no other process keeps a CPU busy at the start of the run, else one (a second "
         "thread spin-waits against any other busy process); on CUDA, bf16 autocast.")
     out += ["", "## Results", ""]
     if records:
