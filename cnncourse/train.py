@@ -213,8 +213,14 @@ def _default_cpu_threads() -> int | None:
     # only when the second CPU is really free. Larger machines keep PyTorch's own setting.
     if (os.cpu_count() or 1) > 2:
         return None
-    busy = _busy_cpus_elsewhere()
-    return None if busy is not None and busy < 0.3 else 1
+    now = time.monotonic()
+    if now - _THREAD_CHOICE[0] > 10.0:  # look again at most every 10 s (a look costs 50 ms)
+        busy = _busy_cpus_elsewhere()
+        _THREAD_CHOICE[:] = [now, None if busy is not None and busy < 0.3 else 1]
+    return _THREAD_CHOICE[1]
+
+
+_THREAD_CHOICE: list = [float("-inf"), None]  # [when decided, threads]
 
 
 @contextlib.contextmanager

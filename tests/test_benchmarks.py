@@ -236,6 +236,7 @@ def test_train_ch6_caps_cpu_threads_and_restores_them(monkeypatch):
     small_box = (train.os.cpu_count() or 1) <= 2
     for busy_elsewhere, capped in ((0.0, False), (1.5, small_box)):
         monkeypatch.setattr(train, "_busy_cpus_elsewhere", lambda *a, b=busy_elsewhere: b)
+        monkeypatch.setattr(train, "_THREAD_CHOICE", [float("-inf"), None])
         expected = {1} if capped else {before}
         seen.clear()
         cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, verbose=False)
