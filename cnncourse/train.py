@@ -36,6 +36,7 @@ __all__ = [
     "evaluate_accuracy_gpu",
     "evaluate_loss",
     "init_weights",
+    "limit_cpu_threads",
     "train_ch6",
 ]
 
@@ -113,7 +114,7 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> f
     _move_loader(data_iter, device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     total = 0
-    with torch.no_grad(), _cpu_threads(device):
+    with torch.no_grad(), limit_cpu_threads(device):
         for X, y in data_iter:
             if isinstance(X, list):
                 X = [x.to(device) for x in X]
@@ -131,7 +132,7 @@ def evaluate_loss(net: nn.Module, data_iter: Iterable, loss: Callable, device=No
     device = torch.device(device) if device is not None else _model_device(net)
     _move_loader(data_iter, device)
     total, n = torch.zeros((), device=device), 0
-    with torch.no_grad(), _cpu_threads(device):
+    with torch.no_grad(), limit_cpu_threads(device):
         for X, y in data_iter:
             X, y = X.to(device), y.to(device)
             total += loss(net(X), y) * y.numel()
@@ -224,8 +225,13 @@ _THREAD_CHOICE: list = [float("-inf"), None]  # [when decided, threads]
 
 
 @contextlib.contextmanager
-def _cpu_threads(device: torch.device, cpu_threads: int | None = None):
-    # Cap PyTorch's threads while a training/evaluation helper runs on the CPU; restore after.
+def limit_cpu_threads(device, cpu_threads: int | None = None):
+    """Within the block, use the CPU thread count ``train_ch6`` would use; restore it after.
+
+    For hand-written training loops: on a machine with two logical CPUs or fewer, a
+    second PyTorch thread only helps when no other process keeps a CPU busy.
+    """
+    device = torch.device(device)
     before = torch.get_num_threads()
     target = None
     if device.type == "cpu":
@@ -293,7 +299,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
     checked = False
     batch_size = getattr(train_iter, "batch_size", None)
-    thread_cap = _cpu_threads(device, cpu_threads)
+    thread_cap = limit_cpu_threads(device, cpu_threads)
     thread_cap.__enter__()
     try:
         for epoch in range(num_epochs):

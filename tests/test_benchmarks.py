@@ -246,6 +246,15 @@ def test_train_ch6_caps_cpu_threads_and_restores_them(monkeypatch):
         assert set(seen) == expected and torch.get_num_threads() == before
 
 
+def test_limit_cpu_threads_for_hand_written_loops():
+    before = torch.get_num_threads()
+    with cnncourse.limit_cpu_threads("cpu", 1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with cnncourse.limit_cpu_threads("cuda", 1):  # only the CPU is capped
+        assert torch.get_num_threads() == before
+
+
 def test_busy_cpus_elsewhere_is_a_plausible_count():
     from cnncourse.train import _busy_cpus_elsewhere
 

@@ -15,6 +15,8 @@ the activation as an argument so the ReLU-vs-sigmoid comparison uses the very sa
 """
 from __future__ import annotations
 
+import math
+
 from typing import Callable, Sequence
 
 from torch import nn
@@ -91,15 +93,7 @@ def forward_activation_elements(net: nn.Sequential, input_shape: Sequence[int]) 
     """
     shape = (1, *tuple(input_shape)[-3:])
     rows = layer_summary(net, shape, verbose=False)
-    elements = 1
-    for s in shape:
-        elements *= s
-    for row in rows:
-        n = 1
-        for s in row.output_shape:
-            n *= s
-        elements += n
-    return elements
+    return math.prod(shape) + sum(math.prod(row.output_shape) for row in rows)
 
 
 def training_memory_estimate(net: nn.Sequential, input_shape: Sequence[int], batch_size: int,
