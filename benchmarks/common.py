@@ -56,7 +56,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -97,6 +97,8 @@ class Case:
     resize: int | None = None
     # targets from the issue, per device type: list of (key, comparison, value, words)
     targets: dict = field(default_factory=dict)
+    # extra keyword arguments for cnncourse's train_ch6 only (e.g. {"cuda_graph": True})
+    cnn_options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -380,7 +382,7 @@ def run_cnncourse(case: Case, device: torch.device, epochs: int, repeat: int, se
         _sync(device)
         t = time.perf_counter()
         hist = cnncourse.train_ch6(net, train_iter, test_iter, epochs, case.lr, device,
-                                   animate=False, verbose=False)
+                                   animate=False, verbose=False, **case.cnn_options)
         _sync(device)
         seconds = time.perf_counter() - t
     n = _num_examples(train_iter)
@@ -463,7 +465,8 @@ def run_benchmark(case: Case, device: torch.device | str, *, epochs: int | None 
               "environment": environment(device), "command": command,
               "settings": {"model": case.model_name, "batch_size": case.batch_size,
                            "lr": case.lr, "epochs": epochs, "resize": case.resize,
-                           "repeats": repeats, "warmup_epochs": warmup_epochs, "seed": seed}}
+                           "repeats": repeats, "warmup_epochs": warmup_epochs, "seed": seed,
+                           "cnncourse_options": dict(case.cnn_options)}}
     pipelines = [("d2l", run_d2l, d2l_loaders), ("cnncourse", run_cnncourse, cnn_loaders)]
     runs: list[RunResult] = []
 
@@ -518,10 +521,17 @@ def main(case: Case, script: str, argv: list[str] | None = None,
     p.add_argument("--repeats", type=int, default=3, help="timed runs of each pipeline")
     p.add_argument("--warmup-epochs", type=int, default=1, help="epochs of the untimed warm-up")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="cnncourse records its training step as a CUDA graph "
+                        "(train_ch6(..., cuda_graph=True)); results go to <case>-graph-<device>")
     p.add_argument("--out", default="",
                    help="results file (default benchmarks/results/<case>-<device>.json; "
                         "'-' writes none)")
     args = p.parse_args(argv)
+    if args.cuda_graph:
+        case = replace(case, name=f"{case.name}-graph", title=f"{case.title}, CUDA graph",
+                       cnn_options={**case.cnn_options, "cuda_graph": True})
+        extra_args = [*(extra_args or []), "--cuda-graph"]
     device = (cnncourse.try_gpu() if args.device == "auto" else torch.device(args.device))
     if device.type == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda, but PyTorch sees no CUDA device here")

@@ -14,6 +14,7 @@ from .losses import *  # noqa: F401,F403
 from .plot import *  # noqa: F401,F403
 from .probes import *  # noqa: F401,F403
 from .summary import *  # noqa: F401,F403
+from .step import *  # noqa: F401,F403
 from .timing import *  # noqa: F401,F403
 from .train import *  # noqa: F401,F403
 

@@ -11,6 +11,8 @@ unchanged, plus what a learner needs and d2l lacks:
   that turns NaN/inf, and a GPU that runs out of memory;
 * bf16 autocast on CUDA, channels-last memory format on CUDA and the CPU, and one
   PyTorch thread on machines with at most two logical CPUs (see ``train_ch6``).
+* on request (``cuda_graph=True``), the whole training step recorded once as a
+  CUDA graph and replayed per batch (``cnncourse.step``).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import contextlib
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -27,7 +30,7 @@ from torch import nn
 from .budget import budget
 from .device import try_gpu
 from .plot import Animator
-from .timing import Accumulator
+from .step import GraphedTrainStep, TrainStep, graph_capturable
 
 __all__ = [
     "DivergenceError",
@@ -62,6 +65,7 @@ class TrainHistory:
     num_train_examples: int = 0
     interrupted: bool = False
     peak_memory_bytes: int | None = None
+    cuda_graph_replays: int = 0    # training steps replayed from a CUDA graph (cuda_graph=True)
 
     @property
     def epochs(self) -> int:
@@ -151,7 +155,8 @@ def init_weights(m: nn.Module, kind: str = "xavier") -> None:
             raise ValueError(f"unknown init {kind!r}; use 'xavier', 'kaiming' or None")
 
 
-def _make_optimizer(optimizer, net: nn.Module, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(optimizer, net: nn.Module, lr: float,
+                    capturable: bool = False) -> torch.optim.Optimizer:
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if callable(optimizer):
@@ -159,8 +164,8 @@ def _make_optimizer(optimizer, net: nn.Module, lr: float) -> torch.optim.Optimiz
     name = (optimizer or "sgd").lower()
     if name == "sgd":
         return torch.optim.SGD(net.parameters(), lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(net.parameters(), lr=lr)
+    if name == "adam":  # capturable: Adam keeps its step count on the GPU, as a graph needs
+        return torch.optim.Adam(net.parameters(), lr=lr, capturable=capturable)
     raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd', 'adam', an Optimizer "
                      "or a function (params, lr) -> Optimizer")
 
@@ -256,8 +261,9 @@ def _oom_message(err: Exception, batch_size: int | None) -> str:
 def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epochs: int,
               lr: float, device=None, *, optimizer=None, init: str | None = "xavier",
               loss: nn.Module | None = None, mixed_precision: bool | None = None,
-              channels_last: bool | None = None, animate: bool = True,
-              verbose: bool = True, cpu_threads: int | None = None) -> TrainHistory:
+              channels_last: bool | None = None, cuda_graph: bool = False,
+              animate: bool = True, verbose: bool = True,
+              cpu_threads: int | None = None) -> TrainHistory:
     """Train a classifier and report d2l's closing lines; returns a ``TrainHistory``.
 
     ``net, train_iter, test_iter, num_epochs, lr, device`` mean what they mean
@@ -265,7 +271,9 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     ``optimizer`` ('sgd', 'adam', an Optimizer or a factory), ``init`` (None
     keeps PyTorch's default init), ``loss``, and on CUDA ``mixed_precision``
     (bf16 autocast, default on for CUDA) and ``channels_last`` (default on for CUDA and
-    the CPU; the trained model keeps that memory format). On the
+    the CPU; the trained model keeps that memory format) and ``cuda_graph``
+    (record the training step as a CUDA graph after three warm-up steps and replay
+    it, see ``cnncourse.step``; off by default until measured on a GPU). On the
     CPU, ``cpu_threads`` caps PyTorch's threads while training (restored after);
     the default is 1 on machines with at most two logical CPUs, where a second
     thread costs more than it gives, else PyTorch's own setting.
@@ -283,8 +291,16 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     net.to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)
-    opt = _make_optimizer(optimizer, net, lr)
+    use_graph = bool(cuda_graph) and on_cuda
+    opt = _make_optimizer(optimizer, net, lr, capturable=use_graph)
     loss_fn = loss if loss is not None else nn.CrossEntropyLoss()
+    if use_graph and not graph_capturable(opt):
+        warnings.warn("cuda_graph=True needs an optimizer created with capturable=True "
+                      "(e.g. torch.optim.Adam(params, lr, capturable=True)); training "
+                      "without a CUDA graph.", RuntimeWarning, stacklevel=2)
+        use_graph = False
+    step = (GraphedTrainStep if use_graph else TrainStep)(net, loss_fn, opt, device,
+                                                           accuracy, mixed_precision)
     _move_loader(train_iter, device)
     _move_loader(test_iter, device)
     num_classes = getattr(train_iter, "num_classes", None)
@@ -304,7 +320,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     try:
         for epoch in range(num_epochs):
             t0 = time.perf_counter()
-            metric = Accumulator(3)  # loss sum, correct, examples (device tensors)
+            step.reset()  # loss sum and correct count stay on the device until read
             net.train()
             for i, (X, y) in enumerate(train_iter):
                 X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -313,21 +329,14 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
                 if not checked:
                     _check_output_width(net, X, y, num_classes)
                     checked = True
-                opt.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision):
-                    y_hat = net(X)
-                    l = loss_fn(y_hat, y)
-                l.backward()
-                opt.step()
-                with torch.no_grad():
-                    metric.add(l.detach() * X.shape[0], accuracy(y_hat, y), X.shape[0])
+                step(X, y)
                 if animator is not None and num_batches and (
                         (i + 1) % max(num_batches // 5, 1) == 0 or i == num_batches - 1):
-                    n = metric[2]
+                    n = step.count
                     animator.add(epoch + (i + 1) / num_batches,
-                                 (float(metric[0]) / n, float(metric[1]) / n, None))
-            n = metric[2]
-            train_l, train_acc = float(metric[0]) / n, float(metric[1]) / n
+                                 (float(step.loss_sum) / n, float(step.correct) / n, None))
+            n = step.count
+            train_l, train_acc = float(step.loss_sum) / n, float(step.correct) / n
             if not math.isfinite(train_l):
                 raise DivergenceError(
                     f"the training loss became {train_l} in epoch {epoch + 1} (lr={lr:g}). "
@@ -354,6 +363,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     except torch.cuda.OutOfMemoryError as err:
         raise RuntimeError(_oom_message(err, batch_size)) from err
     finally:
+        hist.cuda_graph_replays = getattr(step, "replays", 0)
         thread_cap.__exit__(None, None, None)
         if animator is not None:
             animator.close()

@@ -267,3 +267,21 @@ def test_cpu_threads_must_be_positive():
     net = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
     with pytest.raises(ValueError, match="cpu_threads"):
         cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", animate=False, cpu_threads=0)
+
+
+def test_cnncourse_options_reach_train_ch6(monkeypatch):
+    # --cuda-graph becomes Case.cnn_options; cnncourse's run must pass it on (d2l's must not)
+    import common
+    seen = {}
+    real = cnncourse.train_ch6
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cnncourse, "train_ch6", spy)
+    case = tiny_case()
+    case.cnn_options = {"cuda_graph": True}
+    r = common.run_cnncourse(case, torch.device("cpu"), 1, 0, 0, fake_cnn_loaders)
+    assert seen["cuda_graph"] is True
+    assert r.pipeline == "cnncourse" and r.num_train_examples == N_TRAIN

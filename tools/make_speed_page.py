@@ -23,13 +23,18 @@ PLANNED = [
      "python benchmarks/bench_lenet.py --device cpu --epochs 10 --repeats 2"),
     ("lenet", "cuda", "d2l's LeNet-5 on a GPU",
      "python benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3"),
+    ("lenet-graph", "cuda", "d2l's LeNet-5 on a GPU, cnncourse's step replayed from a CUDA graph",
+     "python benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3 --cuda-graph"),
     ("alexnet224", "cuda", "AlexNet at 224x224 on a GPU",
-     "python benchmarks/bench_alexnet.py --device cuda --epochs 10 --repeats 3"),
+     "python benchmarks/bench_alexnet.py --device cuda --epochs 2 --repeats 1"),
     ("lenet_modern", "cuda", "the LeNet chapter's variants on a GPU (lenet_gluon, lenet_modern, "
      "lenet_paddle, cnn_paddle)",
      "for m in lenet_gluon lenet_modern lenet_paddle cnn_paddle; do "
-     "python benchmarks/bench_lenet.py --device cuda --model $m; done"),
+     "python benchmarks/bench_lenet.py --device cuda --model $m --epochs 5 --repeats 1; done"),
 ]
+# On a GPU machine without network access, benchmarks/gpu_kit.sh runs all of the GPU cases.
+GPU_KIT = ("bash benchmarks/gpu_kit.sh prepare  # where pip works: d2l's wheel and the data",
+           "bash benchmarks/gpu_kit.sh run check lenet variants alexnet full  # on the GPU")
 
 
 def load_results(folder: Path) -> list[dict]:
@@ -224,7 +229,10 @@ def render(records: list[dict], image_rel: str | None) -> str:
         "device without a host sync per batch; the channels-last memory format on the CPU "
         "and on CUDA; on a machine with at most two logical CPUs, two PyTorch threads only "
         "when no other process keeps a CPU busy at the start of the run, else one (a second "
-        "thread spin-waits against any other busy process); on CUDA, bf16 autocast.")
+        "thread spin-waits against any other busy process); on CUDA, bf16 autocast. Cases "
+        "marked *CUDA graph* pass `train_ch6(..., cuda_graph=True)`: after three warm-up "
+        "steps the whole training step (forward, backward, optimiser, metrics) is recorded "
+        "once and replayed with one launch per batch (`cnncourse/step.py`).")
     out += ["", "## Results", ""]
     if records:
         if image_rel:
@@ -256,6 +264,10 @@ def render(records: list[dict], image_rel: str | None) -> str:
     if missing:
         for _, device, words, cmd in missing:
             out.append(f"* {words} ({device}): `{cmd}`")
+        if any(device == "cuda" for _, device, _, _ in missing):
+            out += ["", "On a GPU machine without network access (d2l and its data carried "
+                    "in), one script runs every GPU case and the AlexNet chapter's full run:",
+                    "", "```bash", *GPU_KIT, "```"]
     else:
         out.append("* Every planned case has a result.")
     out += ["", "## Reproduce", ""]

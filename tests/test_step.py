@@ -1,0 +1,134 @@
+"""The training step behind train_ch6: eager, and recorded as a CUDA graph.
+
+A CPU cannot record CUDA graphs, so ``RecordedOnCPU`` swaps the three CUDA-specific
+pieces of ``GraphedTrainStep`` for stand-ins that keep a graph's contract: recording
+runs nothing, and a replay runs the recorded step on the static input tensors. What
+these tests check is everything around the recording -- warm-up, copying batches into
+the static inputs, the eager path for other shapes, the sums, the fallback when
+recording fails. That the real recording works needs a GPU (see benchmarks/).
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import cnncourse
+from cnncourse.step import GraphedTrainStep, TrainStep, graph_capturable
+
+
+class RecordedOnCPU(GraphedTrainStep):
+    def _side_stream(self):
+        return contextlib.nullcontext()
+
+    def _record(self, body):
+        self.recorded = getattr(self, "recorded", 0) + 1
+        return body  # recording runs nothing; replay() runs the body on static_X/static_y
+
+
+class FailsToRecord(GraphedTrainStep):
+    def _side_stream(self):
+        return contextlib.nullcontext()
+
+    def _record(self, body):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+
+
+def _batches(n=70, batch=16, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, 1, 8, 8, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return [(X[i:i + batch], y[i:i + batch]) for i in range(0, n, batch)]
+
+
+def _train(step_cls, make_opt, epochs=2):
+    net = _net()
+    step = step_cls(net, nn.CrossEntropyLoss(), make_opt(net), "cpu", cnncourse.accuracy)
+    sums = []
+    for _ in range(epochs):
+        step.reset()
+        for X, y in _batches():
+            step(X, y)
+        sums.append((float(step.loss_sum), int(step.correct), step.count))
+    return net, step, sums
+
+
+OPTIMIZERS = {
+    "sgd": lambda net: torch.optim.SGD(net.parameters(), lr=0.5),
+    "sgd-momentum": lambda net: torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9),
+}
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_recorded_step_trains_exactly_like_the_eager_one(opt):
+    eager_net, _, eager_sums = _train(TrainStep, OPTIMIZERS[opt])
+    graph_net, step, graph_sums = _train(RecordedOnCPU, OPTIMIZERS[opt])
+    for a, b in zip(eager_net.parameters(), graph_net.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert graph_sums == eager_sums
+    # 5 batches per epoch (4 of 16, one of 6), 2 epochs: 3 warm-up steps, one recording,
+    # the full batches replayed and each epoch's short batch run eagerly
+    assert step.recorded == 1
+    assert step.replays == 2 * 4 - 3
+    assert step.eager_steps == 3 + 2
+    assert step.static_X.shape == (16, 1, 8, 8)
+
+
+def test_weights_move_on_every_replay():
+    # a graph replays the optimiser step too: a replay that left the weights alone
+    # would still give plausible sums, so look at the weights themselves
+    net = _net()
+    step = RecordedOnCPU(net, nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.5),
+                         "cpu", cnncourse.accuracy)
+    batches = _batches()[:4]
+    for X, y in batches:  # 3 warm-up steps, then the recording and its first replay
+        step(X, y)
+    assert step.replays == 1
+    before = [p.detach().clone() for p in net.parameters()]
+    step(*batches[0])
+    assert step.replays == 2
+    assert any(not torch.equal(a, p) for a, p in zip(before, net.parameters()))
+
+
+def test_a_step_that_cannot_be_recorded_warns_and_trains_eagerly():
+    eager_net, _, eager_sums = _train(TrainStep, OPTIMIZERS["sgd"])
+    with pytest.warns(RuntimeWarning, match="could not record.*CUDA graph.*cuda_graph=False"):
+        net, step, sums = _train(FailsToRecord, OPTIMIZERS["sgd"])
+    assert step.failed.startswith("RuntimeError: operation not permitted")
+    assert step.replay is None and step.replays == 0
+    assert sums == eager_sums  # no batch skipped, none trained twice
+    for a, b in zip(eager_net.parameters(), net.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_graph_capturable_reads_the_optimizers_option():
+    p = [nn.Parameter(torch.zeros(2))]
+    assert graph_capturable(torch.optim.SGD(p, lr=0.1))
+    assert not graph_capturable(torch.optim.Adam(p, lr=0.1))
+    assert graph_capturable(torch.optim.Adam(p, lr=0.1, capturable=True))
+
+
+def test_cuda_graph_flag_is_a_no_op_off_cuda():
+    tr, te = (cnncourse.TensorLoader((torch.rand(40, 28, 28) * 255).to(torch.uint8),
+                                     torch.arange(40) % 10, 8, shuffle=True, num_classes=10)
+              for _ in range(2))
+    runs = []
+    for flag in (False, True):
+        torch.manual_seed(0)
+        net = cnncourse.models.lenet.lenet()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "could not record" warning on a CPU
+            runs.append(cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", cuda_graph=flag,
+                                            animate=False, verbose=False))
+        tr._generator.manual_seed(0)
+    assert runs[0].train_loss == runs[1].train_loss
+    assert runs[1].cuda_graph_replays == 0
