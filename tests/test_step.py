@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import cnncourse
+from cnncourse.models.lenet import lenet
 from cnncourse.step import GraphedTrainStep, TrainStep, graph_capturable
 
 
@@ -124,7 +125,7 @@ def test_cuda_graph_flag_is_a_no_op_off_cuda():
     runs = []
     for flag in (False, True):
         torch.manual_seed(0)
-        net = cnncourse.models.lenet.lenet()
+        net = lenet()
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no "could not record" warning on a CPU
             runs.append(cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", cuda_graph=flag,
