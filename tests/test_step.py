@@ -133,3 +133,19 @@ def test_cuda_graph_flag_is_a_no_op_off_cuda():
         tr._generator.manual_seed(0)
     assert runs[0].train_loss == runs[1].train_loss
     assert runs[1].cuda_graph_replays == 0
+
+
+def test_mixed_precision_is_off_on_the_cpu_unless_asked_for():
+    seen = []
+    tr = cnncourse.TensorLoader((torch.rand(16, 28, 28) * 255).to(torch.uint8),
+                                torch.arange(16) % 10, 8, num_classes=10)
+    for flag in (None, True):
+        net = lenet()
+        hook = net[-1].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        cnncourse.train_ch6(net, tr, tr, 1, 0.1, "cpu", mixed_precision=flag,
+                            animate=False, verbose=False)
+        hook.remove()
+        # seen[0]: train_ch6's output-width check, outside autocast; then 2 steps, 2 tests
+        assert set(seen[1:]) == {torch.float32 if flag is None else torch.bfloat16}, seen
+        assert len(seen) == 5
+        seen.clear()
