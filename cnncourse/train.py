@@ -273,9 +273,9 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     default on for CUDA; off on the CPU, where ``True`` turns it on -- it pays on CPUs
     with native bf16 instructions, such as AVX512-BF16 or AMX), ``channels_last``
     (default on for CUDA and the CPU; the trained model keeps that memory format) and
-    ``cuda_graph``
-    (record the training step as a CUDA graph after three warm-up steps and replay
-    it, see ``cnncourse.step``; off by default until measured on a GPU). On the
+    ``cuda_graph`` (on CUDA, record the training step as a CUDA graph after three
+    warm-up steps and replay it, see ``cnncourse.step``; off by default until it has
+    been measured on a GPU). On the
     CPU, ``cpu_threads`` caps PyTorch's threads while training (restored after);
     the default is 1 on machines with at most two logical CPUs, where a second
     thread costs more than it gives, else PyTorch's own setting.
