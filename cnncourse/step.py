@@ -51,9 +51,12 @@ class TrainStep:
         self.correct.zero_()
         self.count = 0
 
+    # autocast's cache of bf16 weight copies; a graph must not use it (see GraphedTrainStep)
+    autocast_cache = True
+
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
-                              enabled=self.mixed_precision)
+                              enabled=self.mixed_precision, cache_enabled=self.autocast_cache)
 
     def _body(self, X: torch.Tensor, y: torch.Tensor, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
@@ -94,6 +97,8 @@ class GraphedTrainStep(TrainStep):
     """
 
     warmup = 3
+    # cached casts made while recording would be freed while the graph still points at them
+    autocast_cache = False
 
     def __init__(self, net: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer,
                  device: torch.device, accuracy: Callable, mixed_precision: bool = False) -> None:
@@ -122,12 +127,6 @@ class GraphedTrainStep(TrainStep):
         with torch.cuda.graph(graph):
             body()
         return graph.replay
-
-    def _autocast(self):
-        # autocast's weight-cast cache must be off around a graph: cached casts made while
-        # recording would be freed while the graph still points at them
-        return torch.autocast(self.device.type, dtype=torch.bfloat16,
-                              enabled=self.mixed_precision, cache_enabled=False)
 
     def _capture(self, X: torch.Tensor, y: torch.Tensor) -> bool:
         self.static_X, self.static_y = X.clone(), y.clone()
