@@ -16,6 +16,9 @@
 #   alexnet   AlexNet at 224, batch 128, lr 0.01: 2 epochs, one timed repeat (d2l's loader
 #             resizes every image with PIL, so each of its epochs takes a while)
 #   full      scripts/train_alexnet.py in the full budget: the AlexNet chapter's GPU record
+#   gpu-check every chapter notebook in the full budget (as the book build runs them), then
+#             train_alexnet.py and short benchmarks: tools/gpu_check.py, one summary in $OUT
+#             (the command behind `make gpu-check`; about 7 minutes on one H100)
 #
 # Results land in benchmarks/results/ and book/results/ as usual, and are copied to $OUT
 # when it is set (the device tool brings back what is under $OUT). Then, on the machine with
@@ -33,7 +36,19 @@ prepare() {
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
         --platform any -d "$KIT/wheels" \
         d2l==1.0.3 "ipython>=8.18,<9" matplotlib-inline traitlets decorator jedi parso \
-        pexpect ptyprocess prompt_toolkit wcwidth stack_data executing asttokens pure_eval
+        pexpect ptyprocess prompt_toolkit wcwidth stack_data executing asttokens pure_eval \
+        tqdm
+    # the notebook executor of tools/gpu_check.py (nbclient + a Jupyter kernel), at the
+    # versions the book build uses; pyzmq, tornado, psutil, debugpy and rpds-py are binary
+    python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux_2_5_x86_64 \
+        --platform manylinux1_x86_64 --platform any -d "$KIT/wheels" \
+        nbclient==0.11.0 nbformat==5.11.1 jupyter_client==8.10.0 jupyter_core==5.9.1 \
+        ipykernel==7.4.0 comm==0.2.3 "pyzmq==27.*" "tornado==6.*" "psutil==7.*" "debugpy==1.8.*" \
+        nest_asyncio python-dateutil six platformdirs packaging fastjsonschema \
+        "jsonschema==4.*" jsonschema-specifications referencing "rpds-py" attrs \
+        typing_extensions pygments
     python - "$KIT/data" <<'EOF'
 import shutil, sys
 from pathlib import Path
@@ -108,8 +123,12 @@ EOF
         CNNCOURSE_BUDGET=full python3 scripts/train_alexnet.py
         save book/results/alexnet_full.json
         ;;
+    gpu-check)
+        # the summary, logs, results and executed notebooks go straight to $OUT when set
+        python3 tools/gpu_check.py ${GPU_CHECK_ARGS:-}
+        ;;
     *)
-        echo "unknown stage '$name': use check, lenet, variants, alexnet or full" >&2
+        echo "unknown stage '$name': use check, lenet, variants, alexnet, full or gpu-check" >&2
         exit 2
         ;;
     esac
@@ -124,7 +143,7 @@ run)
     for s in "$@"; do stage "$s"; done
     ;;
 *)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -8,7 +8,9 @@ on the training device when asked -- and a batch is an index slice.
 
 Where the data comes from, in order (the first hit wins):
 
-1. ``root=`` passed by the caller;
+1. ``root=`` passed by the caller -- then *only* there: a ``root`` that does not
+   exist or holds no copy is an error naming it (or, with ``download=True``,
+   the place the download goes), never a silent fall-through to another copy;
 2. the folder named by the ``CNNCOURSE_DATA`` environment variable;
 3. the usual caches: ``~/.cache/cnncourse``, ``./data``, ``../data`` (d2l's);
 4. Debian's ``dataset-fashion-mnist`` package, ``/usr/share/datasets/fashion-mnist``;
@@ -22,6 +24,7 @@ from __future__ import annotations
 import functools
 import gzip
 import math
+import operator
 import os
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -84,9 +87,9 @@ def get_fashion_mnist_labels(labels: Sequence[int] | torch.Tensor) -> list[str]:
 
 # --------------------------------------------------------------------- finding
 def _candidate_dirs(root: str | os.PathLike | None) -> list[Path]:
+    if root is not None:  # an explicit folder is an instruction, not a hint
+        return [Path(root).expanduser()]
     dirs: list[Path] = []
-    if root is not None:
-        dirs.append(Path(root).expanduser())
     if os.environ.get(ENV_VAR):
         dirs.append(Path(os.environ[ENV_VAR]).expanduser())
     dirs += [CACHE_DIR, Path("data"), Path("..") / "data", DEBIAN_DIR]
@@ -115,8 +118,12 @@ def find_fashion_mnist(root: str | os.PathLike | None = None,
     """Paths of the four Fashion-MNIST files: ``{'train': (images, labels), 'test': ...}``.
 
     Searches the places listed in this module's docstring; downloads only if
-    none has a complete copy and ``download`` is true.
+    none has a complete copy and ``download`` is true. With ``root`` only that
+    folder is searched (and downloaded into).
     """
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path (str or Path) or None, "
+                        f"not {type(root).__name__} {root!r}")
     looked = _candidate_dirs(root)
     for base in looked:
         found = _complete_copy(base)
@@ -132,6 +139,8 @@ def find_fashion_mnist(root: str | os.PathLike | None = None,
                 return found
         except Exception as err:  # no network, no torchvision, ...
             download_error = err
+    if root is not None:
+        raise DataNotFoundError(_root_message(looked[0], download, download_error))
     where = "\n".join(f"  - {d.resolve() if not d.is_absolute() else d}" for d in looked)
     msg = f"Fashion-MNIST was not found. Looked in:\n{where}\n"
     if download_error is not None:
@@ -139,6 +148,26 @@ def find_fashion_mnist(root: str | os.PathLike | None = None,
     elif not download:
         msg += "Downloading was switched off (download=False).\n"
     raise DataNotFoundError(msg + _HOW_TO_GET)
+
+
+def _root_message(folder: Path, download: bool, download_error: Exception | None) -> str:
+    """Why an explicit ``root=`` gave no data, and how to fix it."""
+    if not folder.exists():
+        what = f"root={str(folder)!r} does not exist"
+    elif not folder.is_dir():
+        what = f"root={str(folder)!r} is a file, not a folder"
+    else:
+        names = [n for stems in FASHION_MNIST_FILES.values() for n in stems]
+        missing = [n for n in names if _file_in(folder, n) is None]
+        what = (f"root={str(folder)!r} holds no complete copy of Fashion-MNIST "
+                f"(missing there: {', '.join(n + '[.gz]' for n in missing)})")
+    if download_error is not None:
+        what += f"; a download into it was tried and failed: {download_error!r}"
+    elif not download:
+        what += " (download=False)"
+    return (what + ".\nFix: pass the folder that holds the four *-ubyte(.gz) files, pass "
+            "download=True to download them into this folder, or leave root out to use the "
+            f"first copy found in ${ENV_VAR}, {CACHE_DIR}, ./data, ../data or {DEBIAN_DIR}.")
 
 
 def _download(target: Path) -> None:
@@ -212,6 +241,36 @@ def read_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
 
 
 # --------------------------------------------------------------------- serving
+def _positive_int(name: str, value, hint: str = "") -> int:
+    """``value`` as an int >= 1, or a ValueError that names the argument (bools refused)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        try:  # numpy / torch integer scalars are fine; floats such as 2.5 are not
+            if isinstance(value, bool):
+                raise TypeError
+            value = operator.index(value)
+        except TypeError:
+            raise ValueError(f"{name} must be a positive integer, not "
+                             f"{type(value).__name__} {value!r}{hint}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value}{hint}")
+    return int(value)
+
+
+def _size_pair(name: str, value) -> tuple[int, int] | None:
+    """``resize``: None, a positive int or a pair of positive ints -> (H, W) or None."""
+    if value is None:
+        return None
+    hint = " (an image side in pixels, e.g. 224, or a pair (height, width); None: keep 28x28)"
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be one size or a pair (height, width), "
+                             f"not {value!r}{hint}")
+        return (_positive_int(f"{name}[0]", value[0], hint),
+                _positive_int(f"{name}[1]", value[1], hint))
+    side = _positive_int(name, value, hint)
+    return (side, side)
+
+
 class TensorLoader:
     """Batches from tensors held in memory, a drop-in for a ``DataLoader``.
 
@@ -225,13 +284,12 @@ class TensorLoader:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  shuffle: bool = False, resize: int | tuple[int, int] | None = None,
                  seed: int = 0, num_classes: int | None = None) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, not {batch_size}")
+        batch_size = _positive_int("batch_size", batch_size)
         if images.shape[0] != labels.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
         self.images, self.labels = images, labels
-        self.batch_size, self.shuffle = int(batch_size), shuffle
-        self.resize = (resize, resize) if isinstance(resize, int) else resize
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.resize = _size_pair("resize", resize)
         self.num_classes = num_classes
         self._generator = torch.Generator().manual_seed(seed)
 
@@ -279,8 +337,6 @@ class TensorLoader:
 def _subset(X: torch.Tensor, y: torch.Tensor, size: int | None, seed: int):
     if size is None or size >= len(y):
         return X, y
-    if size < 1:
-        raise ValueError(f"a subset needs at least one example, not {size}")
     idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:size]
     return X[idx], y[idx]
 
@@ -296,8 +352,24 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
     ``subset``/``test_subset`` keep a fixed random sample of that many examples
     (for quick runs); ``device`` puts the data there up front (``train_ch6``
     moves it to the training device anyway). The training iterator reshuffles
-    every epoch; the test iterator keeps the file's order.
+    every epoch; the test iterator keeps the file's order. Impossible arguments
+    raise a ``ValueError`` naming the argument here, before any data is read.
     """
+    batch_size = _positive_int("batch_size", batch_size, " (images per batch, e.g. 256)")
+    _size_pair("resize", resize)
+    for name, size in (("subset", subset), ("test_subset", test_subset)):
+        if size is not None:
+            _positive_int(name, size, " (a number of examples to keep; None keeps them all)")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, not {type(seed).__name__} {seed!r}")
+    if not isinstance(download, bool):
+        raise ValueError(f"download must be True or False, not {download!r}")
+    if device is not None:
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device {device!r} is not a device: use e.g. 'cpu', 'cuda' or "
+                             "d2l.try_gpu() ({err})") from None
     Xtr, ytr = read_fashion_mnist("train", root, download)
     Xte, yte = read_fashion_mnist("test", root, download)
     Xtr, ytr = _subset(Xtr, ytr, subset, seed)

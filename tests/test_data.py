@@ -70,9 +70,9 @@ def test_out_of_range_label(isolated_search):
 # ----------------------------------------------------------------- finding
 def test_missing_data_lists_where_it_looked(isolated_search):
     with pytest.raises(DataNotFoundError) as err:
-        cnncourse.find_fashion_mnist(root=isolated_search / "mine", download=False)
+        cnncourse.find_fashion_mnist(download=False)
     msg = str(err.value)
-    for place in ("mine", "cache", "debian", "data"):
+    for place in ("cache", "debian", "data"):
         assert place in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "CNNCOURSE_DATA" in msg
     assert "download=False" in msg
@@ -118,6 +118,45 @@ def test_search_order_root_then_env_then_debian(isolated_search, monkeypatch):
     assert cnncourse.find_fashion_mnist(mine, download=False)["test"][1].parent == mine
 
 
+def test_root_that_does_not_exist_is_an_error_naming_it(isolated_search):
+    import cnncourse.data as data
+
+    make_fake_copy(data.DEBIAN_DIR)  # a copy elsewhere must not hide the mistake
+    with pytest.raises(DataNotFoundError) as err:
+        cnncourse.find_fashion_mnist(root=isolated_search / "nowhere", download=False)
+    msg = str(err.value)
+    assert "nowhere" in msg and "does not exist" in msg
+    assert "download=True" in msg and "leave root out" in msg
+
+
+def test_root_without_data_names_the_missing_files(isolated_search):
+    import cnncourse.data as data
+
+    make_fake_copy(data.DEBIAN_DIR)
+    empty = isolated_search / "empty"
+    empty.mkdir()
+    (empty / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(DataNotFoundError) as err:
+        cnncourse.read_fashion_mnist("train", root=empty, download=False)
+    msg = str(err.value)
+    assert "empty" in msg and "no complete copy" in msg
+    assert "t10k-labels-idx1-ubyte" in msg and "train-images-idx3-ubyte[" not in msg
+
+
+def test_root_with_failed_download_names_the_root(isolated_search, monkeypatch):
+    import cnncourse.data as data
+
+    monkeypatch.setattr(data, "_download", lambda target: (_ for _ in ()).throw(
+        OSError("network is unreachable")))
+    with pytest.raises(DataNotFoundError, match=r"mine.*download into it.*unreachable"):
+        cnncourse.find_fashion_mnist(root=isolated_search / "mine")
+
+
+def test_root_must_be_a_path(isolated_search):
+    with pytest.raises(TypeError, match="root must be a folder path"):
+        cnncourse.find_fashion_mnist(root=3, download=False)
+
+
 def test_incomplete_copy_is_skipped(isolated_search):
     folder = make_fake_copy(isolated_search / "partial")
     os.remove(folder / "t10k-images-idx3-ubyte.gz")
@@ -149,6 +188,10 @@ def test_loader_scales_and_resizes():
 def test_loader_rejects_bad_arguments():
     with pytest.raises(ValueError, match="batch_size"):
         TensorLoader(torch.zeros(2, 4, 4), torch.zeros(2), 0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, not float 2.5"):
+        TensorLoader(torch.zeros(2, 4, 4), torch.zeros(2), 2.5)
+    with pytest.raises(ValueError, match=r"resize\[1\]"):
+        TensorLoader(torch.zeros(2, 4, 4), torch.zeros(2), 1, resize=(8, 0))
     with pytest.raises(ValueError, match="3 images but 2 labels"):
         TensorLoader(torch.zeros(3, 4, 4), torch.zeros(2), 1)
 
@@ -186,3 +229,37 @@ def test_subsets_are_fixed_samples():
     assert a.num_examples == 1000 and t.num_examples == 500
     assert torch.equal(a.labels, b.labels)
     assert len(torch.unique(a.labels)) == 10
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": -3}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"batch_size": "256"}, "batch_size"),
+    ({"batch_size": True}, "batch_size"),
+    ({"resize": 0}, "resize"),
+    ({"resize": -224}, "resize"),
+    ({"resize": 22.4}, "resize"),
+    ({"resize": (224,)}, "resize"),
+    ({"resize": (224, 0)}, r"resize\[1\]"),
+    ({"subset": 0}, "subset"),
+    ({"subset": 0.5}, "subset"),
+    ({"test_subset": -1}, "test_subset"),
+    ({"seed": 1.5}, "seed"),
+    ({"download": "yes"}, "download"),
+    ({"device": "gpu0"}, "device"),
+])
+def test_load_data_rejects_impossible_arguments_at_the_call(kwargs, name, isolated_search):
+    # isolated_search: no data anywhere, so the error must come from the argument check,
+    # before the loader looks for files
+    args = {"batch_size": 8, "download": False, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        cnncourse.load_data_fashion_mnist(args.pop("batch_size"), **args)
+
+
+def test_load_data_accepts_integer_like_sizes(isolated_search):
+    make_fake_copy(isolated_search / "copy")
+    tr, te = cnncourse.load_data_fashion_mnist(torch.tensor(4), resize=[32, 30],
+                                               root=isolated_search / "copy", subset=10)
+    X, _ = next(iter(tr))
+    assert X.shape == (4, 1, 32, 30) and tr.num_examples == 10
