@@ -39,6 +39,17 @@ SCHEMA = 1
 MODELS = {"alexnet_224": (alexnet, 224), "alexnet_28": (alexnet_28, None)}
 
 
+def _commit() -> str | None:
+    """The checkout's short commit hash (None outside a git checkout): the page names it."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def settings_for(budget_name: str) -> dict:
     """Training sizes per budget: the published settings in ``full``, tiny ones elsewhere."""
     s = dict(PUBLISHED_SETTINGS)
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else "CPU"),
         "torch": torch.__version__,
+        "commit": _commit(),
         "mixed_precision": device.type == "cuda",  # train_ch6's default: bf16 autocast on CUDA
         "channels_last": device.type == "cuda",
         "settings": settings,
