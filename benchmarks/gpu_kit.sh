@@ -45,10 +45,11 @@ prepare() {
         --platform manylinux_2_17_x86_64 --platform manylinux_2_5_x86_64 \
         --platform manylinux1_x86_64 --platform any -d "$KIT/wheels" \
         nbclient==0.11.0 nbformat==5.11.1 jupyter_client==8.10.0 jupyter_core==5.9.1 \
-        ipykernel==7.4.0 comm==0.2.3 "pyzmq==27.*" "tornado==6.*" "psutil==7.*" "debugpy==1.8.*" \
-        nest_asyncio python-dateutil six platformdirs packaging fastjsonschema \
-        "jsonschema==4.*" jsonschema-specifications referencing "rpds-py" attrs \
-        typing_extensions pygments
+        ipykernel==7.4.0 comm==0.2.3 pyzmq==27.3.0 tornado==6.6.1 psutil==7.2.2 debugpy==1.8.22 \
+        nest_asyncio==1.6.0 python-dateutil==2.9.0.post0 six==1.17.0 platformdirs==4.14.8 \
+        packaging==26.2 fastjsonschema==2.22.3 jsonschema==4.26.0 \
+        jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==0.30.0 attrs==26.1.0 \
+        typing_extensions==4.15.0 pygments==2.20.0
     python - "$KIT/data" <<'EOF'
 import shutil, sys
 from pathlib import Path
