@@ -229,8 +229,9 @@ def test_script_smoke_run_writes_what_the_chapter_reads(tmp_path, monkeypatch, c
     assert _load_script().main(["--out", str(out), "--device", "cpu"]) == 0
     rec = json.loads(out.read_text())
     for key in ("schema", "command", "date_utc", "device", "device_name", "torch", "settings",
-                "mixed_precision", "runs"):
+                "mixed_precision", "runs", "commit"):
         assert key in rec
+    assert rec["commit"] is None or len(rec["commit"]) >= 7  # the page names it
     assert rec["budget"] == "smoke" and set(rec["runs"]) == {"alexnet_224", "alexnet_28"}
     for run in rec["runs"].values():
         for key in ("train_loss", "train_acc", "test_acc", "epoch_seconds"):
