@@ -167,7 +167,8 @@ def _snapshot_repository(dest: Path) -> str:
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "snapshot"], cwd=dest, check=True)
-    return dest.as_uri()
+    # file://localhost/...: older pip (packaging < 22) rejects a URL without a host.
+    return "file://localhost" + dest.as_posix()
 
 
 @pytest.mark.slow

@@ -35,15 +35,16 @@ CONFIG = ROOT / "_config.yml"
 SETUP_MARKER = ("# Setup: tools/sync_notebooks.py puts the Colab setup cell here in the .ipynb; "
                 "the book needs none.")
 
-# Installs cnncourse with pip's default "only if needed" strategy: its dependencies are lower
-# bounds only (tests/test_colab.py checks), so Colab's torch, torchvision and matplotlib stay.
+# Installs cnncourse alone (--no-deps): every dependency it declares is preinstalled on Colab
+# (tests/test_colab.py checks the list), so Colab's torch, torchvision and matplotlib stay as they
+# are -- even a satisfied `pip install` would re-resolve torch's own requirements.
 SETUP_CELL = '''\
 # Setup. On Colab: install cnncourse from the course repository (Colab's own PyTorch stays),
 # fetch Fashion-MNIST once and say which device this chapter trains on. Elsewhere: nothing to do.
 import importlib, importlib.util, subprocess, sys
 if importlib.util.find_spec("cnncourse") is None:
     if "google.colab" in sys.modules:
-        pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+        pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                               "cnncourse @ git+{url}@{branch}"], capture_output=True, text=True)
         if pip.returncode != 0:
             raise RuntimeError("installing cnncourse failed:\\n" + pip.stdout + pip.stderr)
