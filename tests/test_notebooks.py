@@ -213,3 +213,22 @@ def test_every_chapter_is_in_the_toc():
                                     "(sec-x)=", ":class: dropdown", "$$ a $$ (eq)", "{{ n }}"])
 def test_the_leftover_check_catches_each_kind_of_markup(sample):
     assert MYST.search(f"text\n{sample}\nmore")
+
+
+def test_book_kernels_run_over_ipc_without_the_tcp_warning(tmp_path):
+    """The build's extension (tools/kernel_ipc.py): a kernel in another folder still answers."""
+    import subprocess
+
+    (tmp_path / "chapter").mkdir()
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import kernel_ipc; kernel_ipc.use_ipc()\n"
+        "import nbclient, nbformat\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('print(6 * 7)')])\n"
+        "c = nbclient.NotebookClient(nb, kernel_name='python3', startup_timeout=60,\n"
+        "                            resources={'metadata': {'path': 'chapter'}})\n"
+        "c.execute(); print(c.km is None, nb.cells[0].outputs[0]['text'].strip())\n")
+    run = subprocess.run([sys.executable, "-c", script, str(ROOT / "tools")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-1] == "42"
+    assert "without encryption" not in run.stderr, run.stderr
