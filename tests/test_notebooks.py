@@ -154,7 +154,7 @@ def test_solutions_become_collapsible(md):
 @by_name
 def test_figures_are_inlined_from_the_book_s_image_file(md):
     figures = re.findall(r"```\{figure\} (\S+)", md.read_text())
-    uris = re.findall(r'<img src="data:[\w/+.-]+;base64,([A-Za-z0-9+/=]+)"', _markdown(md))
+    uris = re.findall(r"!\[[^\]]*\]\(data:[\w/+.-]+;base64,([A-Za-z0-9+/=]+)\)", _markdown(md))
     assert len(uris) == len(figures)
     for path, data in zip(figures, uris):
         assert base64.b64decode(data) == (md.parent / path).read_bytes()

@@ -229,11 +229,13 @@ def figure(arg: str, options: dict[str, str], body: list[str], ctx: Context) -> 
     ctx.figures_drawn += 1
     number = ctx.figures_drawn  # the same order as scan() numbered them
     caption = " ".join(convert_inline(line, ctx) for line in body if line.strip())
-    alt = options.get("alt") or re.sub(r"[\"<>*`]", "", caption)[:200]
-    width = f' width="{options["width"]}"' if "width" in options else ""
-    anchor = f'<a id="{label}"></a>' if label else ""
-    return [f'{anchor}<img src="data:{_MIME[path.suffix.lower()]};base64,{data}" '
-            f'alt="{alt}"{width}>', "", f"**Fig. {number}.** {caption}".rstrip()]
+    alt = options.get("alt") or re.sub(r"[\[\]*`]", "", caption)[:200]
+    # Markdown's image syntax with a data: URI is what Colab itself writes for a pasted image;
+    # it also shows in Jupyter offline and in nbconvert's HTML. (The book's :width: is dropped:
+    # notebooks already fit images to the page.)
+    lines = [f'<a id="{label}"></a>', ""] if label else []
+    return lines + [f"![{alt}](data:{_MIME[path.suffix.lower()]};base64,{data})", "",
+                    f"**Fig. {number}.** {caption}".rstrip()]
 
 
 def admonition(name: str, arg: str, options: dict[str, str], body: list[str],
