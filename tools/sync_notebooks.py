@@ -44,8 +44,9 @@ SETUP_CELL = '''\
 import importlib, importlib.util, subprocess, sys
 if importlib.util.find_spec("cnncourse") is None:
     if "google.colab" in sys.modules:
-        pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                              "cnncourse @ git+{url}@{branch}"], capture_output=True, text=True)
+        package = "cnncourse @ git+{url}@{branch}"
+        pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", package],
+                             capture_output=True, text=True)
         if pip.returncode != 0:
             raise RuntimeError("installing cnncourse failed:\\n" + pip.stdout + pip.stderr)
         importlib.invalidate_caches()
