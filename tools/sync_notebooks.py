@@ -73,7 +73,7 @@ def expected_ipynb(md: Path) -> str:
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or code[0].source.strip() != SETUP_MARKER:
         raise SystemExit(f"{md.name}: the first code cell must be exactly the setup marker\n"
-                         f"  {SETUP_MARKER}\n(a cell tagged remove-cell; see tools/sync_notebooks.py)")
+                         f"  {SETUP_MARKER}\n(tagged remove-cell; see tools/sync_notebooks.py)")
     code[0].source = setup_cell()
     ctx = myst_markdown.Context(source=md, bib=myst_markdown.load_bibliography())
     markdown = [c for c in nb.cells if c.cell_type == "markdown"]
