@@ -14,8 +14,8 @@ Where the data comes from, in order (the first hit wins):
 2. the folder named by the ``CNNCOURSE_DATA`` environment variable;
 3. the usual caches: ``~/.cache/cnncourse``, ``./data``, ``../data`` (d2l's);
 4. Debian's ``dataset-fashion-mnist`` package, ``/usr/share/datasets/fashion-mnist``;
-5. a download through torchvision into ``~/.cache/cnncourse`` -- only when none
-   of the above has a copy and ``download=True``.
+5. a download (``download_fashion_mnist``: MD5-checked) into ``~/.cache/cnncourse``
+   -- only when none of the above has a copy and ``download=True``.
 
 Nothing is ever faked: no data means a clear error that says where we looked.
 """
@@ -38,6 +38,7 @@ __all__ = [
     "FASHION_MNIST_FILES",
     "FASHION_MNIST_LABELS",
     "TensorLoader",
+    "download_fashion_mnist",
     "find_fashion_mnist",
     "get_fashion_mnist_labels",
     "load_data_fashion_mnist",
@@ -170,12 +171,101 @@ def _root_message(folder: Path, download: bool, download_error: Exception | None
             f"first copy found in ${ENV_VAR}, {CACHE_DIR}, ./data, ../data or {DEBIAN_DIR}.")
 
 
-def _download(target: Path) -> None:
-    from torchvision.datasets import FashionMNIST  # imported late: optional path
+# Where the original files are served (torchvision's mirror first, then the authors' repository),
+# and their MD5 sums as published by torchvision's FashionMNIST class. Debian's package holds
+# re-compressed copies of the same images, so its .gz files have other sums.
+FASHION_MNIST_MIRRORS = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
+FASHION_MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
 
+
+def _download(target: Path) -> None:
+    """What ``find_fashion_mnist`` calls when no copy is found (tests replace it)."""
+    download_fashion_mnist(target)
+
+
+def download_fashion_mnist(target: str | os.PathLike = CACHE_DIR,
+                           mirrors: Sequence[str] = FASHION_MNIST_MIRRORS,
+                           md5: dict[str, str] | None = None,
+                           progress: bool = True) -> list[Path]:
+    """Download the four ``.gz`` files into ``target`` and check their MD5 sums.
+
+    Files already there with the right sum are kept, so a second call costs
+    nothing. Each file is written to ``NAME.part`` and renamed only once its
+    sum matches: an interrupted or corrupt download never looks like data.
+    Mirrors are tried in order; the error names every mirror that failed.
+    """
+    md5 = FASHION_MNIST_MD5 if md5 is None else md5
+    target = Path(target).expanduser()
     target.mkdir(parents=True, exist_ok=True)
-    for train in (True, False):
-        FashionMNIST(root=str(target), train=train, download=True)
+    paths = []
+    for name, expected in md5.items():
+        path = target / name
+        if not (path.is_file() and _md5(path) == expected):
+            errors = []
+            for mirror in mirrors:
+                try:
+                    _fetch(mirror.rstrip("/") + "/" + name, path, expected, progress)
+                    break
+                except (OSError, DataFileError) as err:  # URLError is an OSError
+                    errors.append(f"{mirror}: {err}")
+            else:
+                raise DataNotFoundError(f"could not download {name}:\n  " + "\n  ".join(errors))
+        paths.append(path)
+    return paths
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch(url: str, path: Path, expected_md5: str, progress: bool) -> None:
+    """One file from ``url`` to ``path`` via ``path.part``, with a progress bar and an MD5 check."""
+    import hashlib
+    import urllib.request
+
+    part = path.with_name(path.name + ".part")
+    digest = hashlib.md5()
+    bar = None
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            if progress:
+                try:
+                    from tqdm.auto import tqdm
+                    bar = tqdm(total=total, unit="B", unit_scale=True, leave=False,
+                               desc=path.name)
+                except ImportError:  # no progress bar, same download
+                    bar = None
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                digest.update(block)
+                if bar is not None:
+                    bar.update(len(block))
+    except BaseException:
+        part.unlink(missing_ok=True)  # never leave half a file behind
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if digest.hexdigest() != expected_md5:
+        part.unlink(missing_ok=True)
+        raise DataFileError(f"{url}: MD5 {digest.hexdigest()} differs from the published "
+                            f"{expected_md5}; the download is damaged (deleted).")
+    part.replace(path)
 
 
 # --------------------------------------------------------------------- reading

@@ -62,13 +62,15 @@ def draw_bar(ax, x: float, width: int, color: str) -> tuple[float, float]:
 def draw(path: Path) -> None:
     layers = shapes()
     # What happens between consecutive drawn tensors (read from the d2l model).
-    ops = ["conv 5×5\npad 2\n+ sigmoid", "avg pool\n2×2, stride 2", "conv 5×5\n+ sigmoid",
-           "avg pool\n2×2, stride 2", "flatten", "dense\n+ sigmoid", "dense\n+ sigmoid",
+    ops = ["conv 5×5\npad 2\nsigmoid", "avg pool\n2×2\nstride 2", "conv 5×5\nsigmoid",
+           "avg pool\n2×2\nstride 2", "flatten", "dense\nsigmoid", "dense\nsigmoid",
            "dense"]
     assert len(ops) == len(layers) - 1, (len(ops), len(layers))
     titles = ["input", "C1", "S2", "C3", "S4", "", "F5", "F6", "output"]
-    fig, ax = plt.subplots(figsize=(13, 3.4))
-    x, gap = 0.0, 1.55
+    # Drawn at about the width the book shows it (~750 px), so the text keeps its size there:
+    # 11-13 pt reads as 12-14 px there, instead of the 5 px of a wide figure scaled down.
+    fig, ax = plt.subplots(figsize=(8.6, 3.6))
+    x, gap = 0.0, 1.9
     prev_right = None
     for i, (kind, shape) in enumerate(layers):
         left = x
@@ -79,25 +81,28 @@ def draw(path: Path) -> None:
         else:
             right, top = draw_bar(ax, x, shape[0], FEATURE_COLOR[kind])
             label = f"{shape[0]}"
-        ax.text((left + right) / 2, -1.38, label, ha="center", va="top", fontsize=11,
+        ax.text((left + right) / 2, -1.2, label, ha="center", va="top", fontsize=12,
                 fontweight="bold")
         if titles[i]:
             ax.text((left + right) / 2, top + 0.12, titles[i], ha="center", va="bottom",
-                    fontsize=10, color="#444444")
+                    fontsize=13, color="#444444")
         if prev_right is not None:
             ax.add_patch(FancyArrowPatch((prev_right + 0.06, 0), (left - 0.06, 0),
                                          arrowstyle="-|>", mutation_scale=12, linewidth=1.0,
                                          color="#333333"))
-            ax.text((prev_right + left) / 2, -0.28, ops[i - 1], ha="center", va="top",
-                    fontsize=9.5, color="#222222", linespacing=1.1)
+            # Below the row of shapes, between them: nothing to collide with.
+            ax.text((prev_right + left) / 2, -1.75, ops[i - 1], ha="center", va="top",
+                    fontsize=11, color="#222222", linespacing=1.1)
         prev_right = right
         x = right + gap
     ax.set_xlim(-0.2, x - gap + 0.2)
-    ax.set_ylim(-1.75, 1.65)
+    ax.set_ylim(-3.0, 1.65)
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, bbox_inches="tight")
+    # No date in the SVG: the file changes only when the drawing does (a test redraws it).
+    fig.savefig(path, bbox_inches="tight",
+                metadata={"Date": None} if path.suffix == ".svg" else None)
     plt.close(fig)
 
 

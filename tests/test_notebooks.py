@@ -1,6 +1,10 @@
-"""The chapters as files: paired notebooks in sync, the same setup cell, listed in the TOC."""
+"""The chapters as files: paired notebooks in sync, the same setup cell, listed in the TOC,
+and markdown that Jupyter and Colab render (no MyST markup left in any notebook)."""
 from __future__ import annotations
 
+import base64
+import importlib
+import inspect
 import json
 import re
 import sys
@@ -10,16 +14,36 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import myst_markdown  # noqa: E402
 import sync_notebooks  # noqa: E402
 
 CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
+by_name = pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+
+# MyST that Jupyter would show as raw text: a directive fence, a role, a target, an option
+# line, a labelled display equation, a substitution.
+MYST = re.compile(r"^\s*(`{3,}|:{3,})\s*\{[\w:-]+\}"     # ```{directive}
+                  r"|\{[a-z][\w:-]*\}`"                   # {role}`...`
+                  r"|^\s*\(\S+\)=\s*$"                    # (label)=
+                  r"|^:(class|name|pyobject|width|tags|label):"
+                  r"|\$\$\s*\(\S+\)"                      # $$ ... $$ (label)
+                  r"|\{\{\s*\w+\s*\}\}", re.M)
+
+
+def _cells(md: Path, kind: str) -> list[dict]:
+    nb = json.loads(md.with_suffix(".ipynb").read_text())
+    return [c for c in nb["cells"] if c["cell_type"] == kind]
+
+
+def _markdown(md: Path) -> str:
+    return "\n\n".join("".join(c["source"]) for c in _cells(md, "markdown"))
 
 
 def test_there_are_chapters():
     assert len(CHAPTERS) >= 1
 
 
-@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+@by_name
 def test_ipynb_matches_its_md(md):
     nb = md.with_suffix(".ipynb")
     assert nb.exists(), f"{nb.name} is missing: run python tools/sync_notebooks.py"
@@ -27,16 +51,22 @@ def test_ipynb_matches_its_md(md):
         f"{nb.name} is out of sync with {md.name}: run python tools/sync_notebooks.py")
 
 
-@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+@by_name
 def test_committed_notebooks_carry_no_outputs(md):
-    cells = json.loads(md.with_suffix(".ipynb").read_text())["cells"]
-    assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code")
+    assert all(not c.get("outputs") for c in _cells(md, "code"))
 
 
-def _setup_cell(md: Path) -> str:
+@by_name
+def test_cell_ids_are_unique_and_derived_from_the_cells(md):
     nb = json.loads(md.with_suffix(".ipynb").read_text())
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    return "".join(code[0]["source"])
+    ids = [c["id"] for c in nb["cells"]]
+    assert len(set(ids)) == len(ids)
+    assert sync_notebooks.expected_ipynb(md) == sync_notebooks.expected_ipynb(md)
+
+
+# ----------------------------------------------------------------- the setup cell
+def _setup_cell(md: Path) -> str:
+    return "".join(_cells(md, "code")[0]["source"])
 
 
 def test_every_chapter_starts_with_the_same_setup_cell():
@@ -49,10 +79,156 @@ def test_every_chapter_starts_with_the_same_setup_cell():
 def test_setup_cell_installs_from_the_configured_repository():
     config = (ROOT / "_config.yml").read_text()
     url = re.search(r"^\s*url:\s*(\S+)", config, re.M).group(1)
-    assert f"git+{url}" in _setup_cell(ROOT / "chapters" / "data.md")
+    branch = re.search(r"^\s*branch:\s*(\S+)", config, re.M).group(1)
+    cell = _setup_cell(ROOT / "chapters" / "data.md")
+    assert f"cnncourse @ git+{url}@{branch}" in cell
+
+
+def test_the_repository_url_is_written_only_in_the_config():
+    url = sync_notebooks.repository()[0]
+    for path in [*CHAPTERS, *ROOT.glob("tools/*.py"), *ROOT.glob("cnncourse/*.py")]:
+        assert url not in path.read_text(), f"{path.name} repeats the repository URL"
+
+
+@by_name
+def test_the_md_holds_the_marker_and_the_book_removes_it(md):
+    text = md.read_text()
+    first = re.search(r"```\{code-cell\} ipython3\n(.*?)```", text, re.S).group(1)
+    assert first.strip().splitlines() == [":tags: [remove-cell]", "",
+                                          sync_notebooks.SETUP_MARKER]
+
+
+def test_setup_cell_is_quiet_where_the_package_is_installed(capsys):
+    """Outside Colab, with cnncourse importable, the cell must neither install nor print."""
+    import subprocess
+
+    calls = []
+    real_run = subprocess.run
+    subprocess.run = lambda *a, **k: calls.append(a)  # would be pip
+    try:
+        exec(compile(sync_notebooks.setup_cell(), "setup", "exec"), {})
+    finally:
+        subprocess.run = real_run
+    assert calls == [] and capsys.readouterr().out == ""
+
+
+# ------------------------------------------------------------- markdown rendering
+@by_name
+def test_no_myst_markup_is_left_in_the_notebooks(md):
+    for cell in _cells(md, "markdown"):
+        text = "".join(cell["source"])
+        left = MYST.search(text)
+        assert left is None, f"{md.name}: MyST left in a markdown cell: {left.group(0)!r}"
+
+
+@by_name
+def test_included_code_is_the_object_s_own_source(md):
+    """Every ``:pyobject:`` include shows what ``inspect`` finds for that object."""
+    text, markdown = md.read_text(), _markdown(md)
+    includes = re.findall(r"```\{literalinclude\} \.\./(\S+)\.py\n:pyobject: (\S+)", text)
+    for module_path, qualname in includes:
+        obj = importlib.import_module(module_path.replace("/", "."))
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        obj = inspect.unwrap(obj) if not inspect.isclass(obj) else obj
+        assert inspect.getsource(obj).rstrip() in markdown, f"{md.name}: {qualname} not shown"
+    assert markdown.count("```python") >= len(includes)
+
+
+@by_name
+def test_citations_link_to_the_chapter_s_reference_list(md):
+    keys = set(re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", md.read_text()))
+    keys = {k.strip() for group in keys for k in group.split(",")}
+    markdown = _markdown(md)
+    for key in keys:
+        assert f"](#ref-{key})" in markdown, f"{md.name}: citation of {key} has no link"
+        assert f'<a id="ref-{key}"></a>' in markdown, f"{md.name}: {key} not in the references"
+
+
+@by_name
+def test_solutions_become_collapsible(md):
+    dropdowns = len(re.findall(r"\{admonition\}[^\n]*\n:class: dropdown", md.read_text()))
+    assert _markdown(md).count("<details><summary>") == dropdowns
+
+
+@by_name
+def test_figures_are_inlined_from_the_book_s_image_file(md):
+    figures = re.findall(r"```\{figure\} (\S+)", md.read_text())
+    uris = re.findall(r"!\[[^\]]*\]\(data:[\w/+.-]+;base64,([A-Za-z0-9+/=]+)\)", _markdown(md))
+    assert len(uris) == len(figures)
+    for path, data in zip(figures, uris):
+        assert base64.b64decode(data) == (md.parent / path).read_bytes()
+
+
+# ------------------------------------------------------------ the converter alone
+def _convert(text: str, tmp_path: Path) -> str:
+    ctx = myst_markdown.Context(source=tmp_path / "x.md", bib=myst_markdown.load_bibliography())
+    myst_markdown.scan([text], ctx)
+    return myst_markdown.convert(text, ctx)
+
+
+def test_unknown_directives_and_roles_are_errors_not_leftovers(tmp_path):
+    with pytest.raises(myst_markdown.MystError, match=r"x\.md.*\{glossary\}"):
+        _convert("```{glossary}\nterm\n```", tmp_path)
+    with pytest.raises(myst_markdown.MystError, match=r"\{kbd2\}"):
+        _convert("press {kbd2}`x`", tmp_path)
+    with pytest.raises(myst_markdown.MystError, match="not in references.bib"):
+        _convert("{cite}`nosuchkey2000`", tmp_path)
+
+
+def test_include_options_lines_and_markers(tmp_path):
+    (tmp_path / "m.py").write_text("a = 1\n# start\nb = 2\nc = 3\n# end\nd = 4\n")
+    out = _convert("```{literalinclude} m.py\n:start-after: # start\n:end-before: # end\n```",
+                   tmp_path)
+    assert out == "```python\nb = 2\nc = 3\n```"
+    assert _convert("```{literalinclude} m.py\n:lines: 1,3-4\n```", tmp_path) == \
+        "```python\na = 1\nb = 2\nc = 3\n```"
+    with pytest.raises(myst_markdown.MystError, match="emphasise"):
+        _convert("```{literalinclude} m.py\n:emphasise: 1\n```", tmp_path)
+
+
+def test_pyobject_takes_decorators_and_methods(tmp_path):
+    (tmp_path / "m.py").write_text("class A:\n    @staticmethod\n    def f():\n        return 1\n"
+                                   "\n    def g(self):\n        pass\n")
+    out = _convert("```{literalinclude} m.py\n:pyobject: A.f\n```", tmp_path)
+    assert out == "```python\n    @staticmethod\n    def f():\n        return 1\n```"
+
+
+def test_labelled_equations_refs_and_other_admonitions(tmp_path):
+    text = ("(sec-a)=\n## Part A\n\n$$ y = x $$ (eq-one)\n\nSee {eq}`eq-one`, {ref}`sec-a` and "
+            "{math}`x^2`.\n\n```{note}\nMind {cite:t}`xiao2017fashion`.\n```")
+    out = _convert(text, tmp_path)
+    assert '<a id="sec-a"></a>' in out and r"y = x \tag{1}$$" in out
+    assert "See [(1)](#eq-one), [Part A](#sec-a) and $x^2$." in out
+    assert "> **Note**\n>\n> Mind [Xiao et al. \\[2017\\]](#ref-xiao2017fashion)." in out
 
 
 def test_every_chapter_is_in_the_toc():
     toc = (ROOT / "_toc.yml").read_text()
     for md in CHAPTERS:
         assert f"chapters/{md.stem}" in toc, f"{md.name} is not listed in _toc.yml"
+
+
+@pytest.mark.parametrize("sample", ["```{literalinclude} ../x.py", ":::{note}", "{cite}`a`",
+                                    "(sec-x)=", ":class: dropdown", "$$ a $$ (eq)", "{{ n }}"])
+def test_the_leftover_check_catches_each_kind_of_markup(sample):
+    assert MYST.search(f"text\n{sample}\nmore")
+
+
+def test_book_kernels_run_over_ipc_without_the_tcp_warning(tmp_path):
+    """The build's extension (tools/kernel_ipc.py): a kernel in another folder still answers."""
+    import subprocess
+
+    (tmp_path / "chapter").mkdir()
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import kernel_ipc; kernel_ipc.use_ipc()\n"
+        "import nbclient, nbformat\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('print(6 * 7)')])\n"
+        "c = nbclient.NotebookClient(nb, kernel_name='python3', startup_timeout=60,\n"
+        "                            resources={'metadata': {'path': 'chapter'}})\n"
+        "c.execute(); print(c.km is None, nb.cells[0].outputs[0]['text'].strip())\n")
+    run = subprocess.run([sys.executable, "-c", script, str(ROOT / "tools")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-1] == "42"
+    assert "without encryption" not in run.stderr, run.stderr
