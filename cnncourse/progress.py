@@ -87,16 +87,17 @@ class EpochProgress:
         self.bar = None
 
     def _open(self, now: float) -> None:
-        from tqdm.auto import tqdm as auto_tqdm
-        from tqdm.std import tqdm as std_tqdm
-
         common = dict(total=self.num_batches, initial=self._batches,
                       desc=f"epoch {self._epoch + 1}/{self.num_epochs}",
                       bar_format=BAR_FORMAT, mininterval=0.5, dynamic_ncols=False)
         if self._line is not None:
+            from tqdm.std import tqdm as std_tqdm  # tqdm.auto would warn without ipywidgets
+
             self.bar = std_tqdm(file=self._line, ncols=100, leave=True, disable=False,
                                 **common)
         else:
+            from tqdm.auto import tqdm as auto_tqdm
+
             self.bar = auto_tqdm(file=sys.stderr, leave=False, disable=None, **common)
             if self.bar.disable:
                 return
@@ -127,7 +128,10 @@ class EpochProgress:
             return
         self._decided = True
         if elapsed / self._batches * self.num_batches > self.min_seconds:
-            self._open(now)
+            try:
+                self._open(now)
+            except ImportError:  # tqdm missing (a clone used without installing): no bar
+                self.bar = None
 
     def end(self) -> None:
         """The epoch is over: the bar shows it complete, then (in a terminal) goes away."""

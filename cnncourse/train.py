@@ -75,6 +75,7 @@ class TrainHistory:
     compiled: bool = False         # trained through torch.compile (compile=True and it worked)
     compile_seconds: float | None = None   # the first, compiling step (compile=True)
     cpu_thread_changes: int = 0    # times the CPU thread count followed a change of load
+    cpu_threads: list[int] = field(default_factory=list)  # PyTorch threads at each epoch's end
 
     @property
     def epochs(self) -> int:
@@ -501,6 +502,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
             hist.test_acc.append(test_acc)
             hist.epoch_seconds.append(time.perf_counter() - t0)
             hist.num_train_examples = int(n)
+            hist.cpu_threads.append(torch.get_num_threads())
             if animator is not None:
                 animator.add(epoch + 1, (None, None, test_acc))
             if verbose and (animator is None or not animator.live):
