@@ -261,12 +261,12 @@ def bar_chart(records: list[dict], path: Path) -> None:
     plt.rcParams["svg.hashsalt"] = "cnncourse-speed"  # the same SVG for the same numbers
     labels, d2l_rates, cnn_rates = [], [], []
     for rec in records:
-        device = rec["environment"].get("gpu") or "CPU"
-        labels.append(f"{rec['case']}\n{rec['settings']['epochs']} epochs, {device}")
+        device = (rec["environment"].get("gpu") or "CPU").removeprefix("NVIDIA ")
+        labels.append(f"{rec['case']}, {_epochs(rec)}\n{device}, {_commit(rec)}")
         d2l_rates.append(rec["summary"]["d2l"]["examples_per_sec_median"])
         cnn_rates.append(rec["summary"]["cnncourse"]["examples_per_sec_median"])
     n = len(records)
-    fig, ax = plt.subplots(figsize=(7.0, 1.2 + 0.9 * n))
+    fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.9 * n))
     ys = range(n)
     h = 0.38
     ax.barh([y - h / 2 for y in ys], d2l_rates, height=h, color="#999999", label="d2l")
@@ -276,11 +276,11 @@ def bar_chart(records: list[dict], path: Path) -> None:
         ax.text(c, y + h / 2, f"  {c:,.0f} ({c / d:.1f}x)", va="center", fontsize=10)
     if max(cnn_rates + d2l_rates) / min(cnn_rates + d2l_rates) > 50:
         ax.set_xscale("log")
-    ax.set_xlim(right=max(cnn_rates + d2l_rates) * (3 if ax.get_xscale() == "log" else 1.35))
-    ax.set_yticks(list(ys), labels, fontsize=11)
+    ax.set_xlim(right=max(cnn_rates + d2l_rates) * (8 if ax.get_xscale() == "log" else 1.45))
+    ax.set_yticks(list(ys), labels, fontsize=10)
     ax.invert_yaxis()
-    ax.set_xlabel("training examples per wall-clock second (data loading and evaluation included)",
-                  fontsize=10)
+    ax.set_xlabel("training examples per wall-clock second\n(data loading and evaluation "
+                  "included)", fontsize=10)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
