@@ -304,3 +304,21 @@ def test_progress_bar_only_for_long_epochs(monkeypatch):
             assert "2,560 examples/s" in shown[-1], shown[-1]
         else:
             assert shown == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("g++") is None and
+                    __import__("shutil").which("c++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_compile_really_compiles_on_the_cpu():
+    """torch.compile at a tiny size (about a minute of compiling on a busy 2-core CPU)."""
+    runs = []
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        tr, te = toy_loaders()
+        runs.append(cnncourse.train_ch6(small_net(), tr, te, 2, 0.5, "cpu", compile=compile_,
+                                        animate=False, verbose=False))
+    assert runs[1].compiled and runs[1].compile_seconds > 0
+    assert runs[0].compile_seconds is None and not runs[0].compiled
+    assert runs[1].train_loss == pytest.approx(runs[0].train_loss, rel=1e-4)
+    assert runs[1].test_acc == runs[0].test_acc  # evaluated by the plain model, in float32

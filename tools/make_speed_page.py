@@ -245,8 +245,15 @@ def threads_section(rec: dict) -> list[str]:
                    f"{_rate(m['default'])} | {s['default_vs_best_fixed']:.2f} | {target} |")
     e = rec["environment"]
     loads = [r["loadavg_before"] for r in rec["runs"]]
-    out += ["", f"Median training examples/s over {rec['settings']['repeats']} runs of "
-            f"{rec['settings']['epochs']} epochs each. Measured {e['date_utc']}, {_commit(rec)}, "
+    reps, n = rec["settings"]["repeats"], rec["settings"]["epochs"]
+    used = ", ".join(f"{r['situation']} {r['threads_per_epoch']}" for r in rec["runs"]
+                     if r["threads"] is None)
+    out += ["", f"Median training examples/s over {reps} run{'' if reps == 1 else 's'} of "
+            f"{n} epoch{'' if n == 1 else 's'} each (threads the default used at the end of "
+            f"each epoch: {used}). "
+            "On a shared machine the load also changes between runs, so small differences "
+            "between columns are noise; a second thread that loses several-fold is not. "
+            f"Measured {e['date_utc']}, {_commit(rec)}, "
             f"on {_hardware(e)}; 1-minute load average when runs started: "
             f"{min(loads):.1f} to {max(loads):.1f}; command: `{rec['command']}`.", ""]
     return out
