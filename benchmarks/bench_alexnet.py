@@ -1,6 +1,6 @@
 """d2l vs cnncourse on AlexNet at 224x224 (Fashion-MNIST resized), a GPU comparison.
 
-    python benchmarks/bench_alexnet.py --device cuda --epochs 10 --repeats 3
+    python benchmarks/bench_alexnet.py --device cuda --epochs 2 --repeats 1
 
 d2l's settings for AlexNet: images resized to 224, batch 128, SGD lr 0.01,
 10 epochs. The model is ``cnncourse.models.alexnet.alexnet`` when the course
@@ -18,11 +18,13 @@ from torch import nn  # noqa: E402
 
 from common import Case, main  # noqa: E402
 
+# The issue's targets (issue 12): accuracy is compared over 2 epochs (--epochs 2).
 TARGETS = {
-    "cuda": [("ratio", ">=", 3.0, "cnncourse >= 3x d2l's examples/sec"),
-             ("seconds_per_epoch", "<=", 6.0, "an epoch of Fashion-MNIST in <= 6 s"),
+    "cuda": [("seconds_per_epoch", "<=", 3.0, "an epoch of Fashion-MNIST in <= 3 s"),
              ("accuracy_ok", ">=", 1.0, "test accuracy no lower than d2l's worst run"),
-             ("peak_memory_bytes", "<=", 16e9, "peak memory fits a 16 GB Colab GPU")],
+             ("peak_memory_bytes", "<=", 16e9, "peak memory fits a 16 GB Colab GPU"),
+             ("ratio", ">=", 3.0, "cnncourse >= 3x d2l's examples/sec"),
+             ("seconds_per_epoch", "<=", 2.0, "stretch: an epoch in <= 2 s")],
 }
 
 

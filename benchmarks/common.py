@@ -33,7 +33,8 @@ What "d2l's pipeline" means here, precisely:
 
 "cnncourse's pipeline" is ``cnncourse.load_data_fashion_mnist`` +
 ``cnncourse.train_ch6(..., animate=False, verbose=False)`` with its defaults
-for the device (bf16 autocast and channels-last on CUDA).
+for the device (on CUDA: bf16 autocast, channels-last and, since after commit
+b4e5b84, the training step replayed from a CUDA graph).
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the run; on the
 CPU a sampling thread records the process's resident set size (RSS) above its
@@ -141,6 +142,19 @@ def _version(module: str) -> str | None:
         return None
 
 
+def _git_commit() -> str | None:
+    """The checked-out commit (short hash, '+changes' when files differ), if git knows it."""
+    import subprocess
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, text=True, capture_output=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+changes" if dirty.strip() else "")) or None
+
+
 def environment(device: torch.device) -> dict:
     """Hardware, software versions and date: what a reader needs to compare numbers."""
     env = {
@@ -154,6 +168,7 @@ def environment(device: torch.device) -> dict:
         "torchvision": _version("torchvision"),
         "d2l": _version("d2l"),
         "cnncourse": cnncourse.__version__,
+        "commit": _git_commit(),
         "device": str(device),
         "gpu": None,
         "cuda": None,
@@ -421,6 +436,25 @@ def _check(measured, op: str, value) -> bool | None:
     return measured >= value if op == ">=" else measured <= value
 
 
+def measured_values(summary: dict) -> dict:
+    """What the targets are checked against, from a summary (also from older results files)."""
+    c = summary["cnncourse"]
+    return {
+        "ratio": summary["ratio"],
+        "examples_per_sec": c["examples_per_sec_median"],
+        "seconds_per_epoch": c["seconds_per_epoch_median"],
+        "accuracy_ok": 1.0 if summary["accuracy_ok"] else 0.0,
+        "peak_memory_bytes": c["peak_memory_bytes"],
+    }
+
+
+def check_targets(targets: list, measured: dict) -> list[dict]:
+    """Each (key, op, value, words) target with what was measured and whether it is met."""
+    return [{"what": words, "key": key, "op": op, "target": value,
+             "measured": measured[key], "met": _check(measured[key], op, value)}
+            for key, op, value, words in targets]
+
+
 def summarize(case: Case, device: torch.device, runs: list[RunResult]) -> dict:
     """Medians, the speed ratio, the accuracy band and the issue's targets for this device."""
     timed = [r for r in runs if r.repeat >= 0]
@@ -430,17 +464,6 @@ def summarize(case: Case, device: torch.device, runs: list[RunResult]) -> dict:
     ratio = c["examples_per_sec_median"] / d["examples_per_sec_median"]
     # Accuracy holds if cnncourse is on average no worse than d2l's worst run.
     accuracy_ok = c["test_acc_mean"] >= d["test_acc_min"]
-    measured = {
-        "ratio": ratio,
-        "examples_per_sec": c["examples_per_sec_median"],
-        "seconds_per_epoch": c["seconds_per_epoch_median"],
-        "accuracy_ok": 1.0 if accuracy_ok else 0.0,
-        "peak_memory_bytes": c["peak_memory_bytes"],
-    }
-    targets = []
-    for key, op, value, words in case.targets.get(device.type, []):
-        targets.append({"what": words, "key": key, "op": op, "target": value,
-                        "measured": measured[key], "met": _check(measured[key], op, value)})
     # Paired ratios: the two runs of a repeat ran back to back, so a change in the machine's
     # load between repeats cancels out of these.
     paired = []
@@ -448,8 +471,11 @@ def summarize(case: Case, device: torch.device, runs: list[RunResult]) -> dict:
         pair = {r.pipeline: r.examples_per_sec for r in timed if r.repeat == rep}
         if len(pair) == 2:
             paired.append(pair["cnncourse"] / pair["d2l"])
-    return {"d2l": d, "cnncourse": c, "ratio": ratio, "ratio_per_repeat": paired,
-            "accuracy_ok": accuracy_ok, "targets": targets}
+    summary = {"d2l": d, "cnncourse": c, "ratio": ratio, "ratio_per_repeat": paired,
+               "accuracy_ok": accuracy_ok}
+    summary["targets"] = check_targets(case.targets.get(device.type, []),
+                                       measured_values(summary))
+    return summary
 
 
 def run_benchmark(case: Case, device: torch.device | str, *, epochs: int | None = None,
@@ -522,8 +548,13 @@ def main(case: Case, script: str, argv: list[str] | None = None,
     p.add_argument("--warmup-epochs", type=int, default=1, help="epochs of the untimed warm-up")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cuda-graph", action="store_true",
-                   help="cnncourse records its training step as a CUDA graph "
-                        "(train_ch6(..., cuda_graph=True)); results go to <case>-graph-<device>")
+                   help="cnncourse must record its training step as a CUDA graph "
+                        "(train_ch6(..., cuda_graph=True), which warns when it cannot; the "
+                        "default 'auto' records it silently when it can); results go to "
+                        "<case>-graph-<device>")
+    p.add_argument("--eager", action="store_true",
+                   help="cnncourse trains without a CUDA graph (train_ch6(..., cuda_graph=False), "
+                        "the default before the graph was); results go to <case>-eager-<device>")
     p.add_argument("--out", default="",
                    help="results file (default benchmarks/results/<case>-<device>.json; "
                         "'-' writes none)")
@@ -532,6 +563,12 @@ def main(case: Case, script: str, argv: list[str] | None = None,
         case = replace(case, name=f"{case.name}-graph", title=f"{case.title}, CUDA graph",
                        cnn_options={**case.cnn_options, "cuda_graph": True})
         extra_args = [*(extra_args or []), "--cuda-graph"]
+    if args.eager:
+        if args.cuda_graph:
+            p.error("--eager and --cuda-graph contradict each other; pass one of them")
+        case = replace(case, name=f"{case.name}-eager", title=f"{case.title}, no CUDA graph",
+                       cnn_options={**case.cnn_options, "cuda_graph": False})
+        extra_args = [*(extra_args or []), "--eager"]
     device = (cnncourse.try_gpu() if args.device == "auto" else torch.device(args.device))
     if device.type == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda, but PyTorch sees no CUDA device here")

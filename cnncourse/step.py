@@ -92,8 +92,9 @@ class GraphedTrainStep(TrainStep):
     create its state. Then the step is recorded once -- recording runs nothing --
     and every later batch of the recorded shape is copied into the static inputs and
     replayed. If recording fails (an operation that cannot be captured, such as a
-    ``.item()`` in the model's forward) a warning says so and training goes on
-    eagerly; no batch is skipped.
+    ``.item()`` in the model's forward) training goes on eagerly, no batch skipped;
+    ``failed`` says why, and a warning too unless ``warn_on_failure`` is False
+    (``train_ch6``'s default ``cuda_graph='auto'``: a graph is a speed-up, not a promise).
     """
 
     warmup = 3
@@ -101,8 +102,10 @@ class GraphedTrainStep(TrainStep):
     autocast_cache = False
 
     def __init__(self, net: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-                 device: torch.device, accuracy: Callable, mixed_precision: bool = False) -> None:
+                 device: torch.device, accuracy: Callable, mixed_precision: bool = False,
+                 warn_on_failure: bool = True) -> None:
         super().__init__(net, loss_fn, optimizer, device, accuracy, mixed_precision)
+        self.warn_on_failure = warn_on_failure
         self.static_X: torch.Tensor | None = None
         self.static_y: torch.Tensor | None = None
         self.replay: Callable[[], None] | None = None
@@ -136,6 +139,8 @@ class GraphedTrainStep(TrainStep):
         except Exception as err:  # noqa: BLE001 -- any failure means: train eagerly
             self.failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
             self.replay = self.static_X = self.static_y = None
+            if not self.warn_on_failure:
+                return False
             warnings.warn(f"train_ch6 could not record the training step as a CUDA graph "
                           f"({self.failed}); training goes on without one "
                           "(pass cuda_graph=False to skip the attempt).", RuntimeWarning,

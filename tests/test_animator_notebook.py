@@ -31,3 +31,42 @@ def test_train_ch6_leaves_one_final_figure_in_an_executed_notebook():
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "examples/sec on cpu" in text
     assert "epoch 1:" not in text  # no per-epoch text lines when the figure is live
+    assert not any("batches" in str(o.get("data", "")) for o in outputs)  # short: no bar
+
+
+SLOW_CELL = f"""
+import sys, time; sys.path.insert(0, {str(ROOT / 'tests')!r}); sys.path.insert(0, {str(ROOT)!r})
+import torch, cnncourse
+from torch import nn
+from test_train import toy_loaders, small_net
+
+class Slow(nn.Module):  # an epoch of 4 batches that takes about a second
+    def __init__(self):
+        super().__init__()
+        self.body = small_net()
+    def forward(self, x):
+        if self.training:
+            time.sleep(0.25)
+        return self.body(x)
+
+torch.manual_seed(0)
+tr, te = toy_loaders()
+slow_hist = cnncourse.train_ch6(Slow(), tr, te, 3, 0.5, 'cpu', progress=0.3)
+"""
+
+
+def test_a_long_epoch_leaves_one_progress_line_and_one_figure():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(SLOW_CELL)]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    figures = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
+    lines = [o["data"]["text/plain"] for o in outputs
+             if o.get("output_type") == "display_data" and "text/plain" in o.get("data", {})
+             and "batches" in o["data"]["text/plain"]]
+    assert len(figures) == 1, [o.get("output_type") for o in outputs]
+    assert len(lines) == 1, lines  # every epoch rewrote the same line
+    assert lines[0].startswith("epoch 3/3: 100%") and "4/4 batches" in lines[0], lines[0]
+    assert "examples/s" in lines[0] and "\r" not in lines[0]
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "batches" not in text and "examples/sec on cpu" in text  # no tqdm frames on stderr

@@ -159,7 +159,13 @@ def test_page_and_chart_from_results(record, tmp_path):
     assert f"**{s['ratio']:.2f}x**" in text
     assert f"{s['cnncourse']['test_acc_mean']:.4f}" in text
     assert "No GPU measurement has been recorded yet" in text  # only a CPU record exists
-    assert "python benchmarks/bench_tiny.py" in text and "```{figure} images/speed.svg" in text
+    assert "python benchmarks/bench_tiny.py" in text and "```{image} images/speed.svg" in text
+    assert "{figure}" not in text  # unnumbered: the book numbers figures across all pages
+    assert rec["environment"]["commit"] and f"commit {rec['environment']['commit']}" in text
+    blocks = [b for b in text.split("```")[1::2] if b.startswith("bash")]
+    assert blocks
+    for block in blocks:  # no code line runs past the page's right edge
+        assert all(len(line) <= 72 for line in block.splitlines()), block
     root = ET.parse(image).getroot()
     assert root.tag.endswith("svg")
     svg = image.read_text()
@@ -234,6 +240,8 @@ def test_train_ch6_caps_cpu_threads_and_restores_them(monkeypatch):
                         cpu_threads=1)
     assert set(seen) == {1} and torch.get_num_threads() == before
     small_box = (train.os.cpu_count() or 1) <= 2
+    # the start-of-run look only; re-deciding during the run is tested in test_train.py
+    monkeypatch.setattr(train._ThreadGovernor, "check", lambda self: None)
     for busy_elsewhere, capped in ((0.0, False), (1.5, small_box)):
         monkeypatch.setattr(train, "_busy_cpus_elsewhere", lambda *a, b=busy_elsewhere: b)
         monkeypatch.setattr(train, "_THREAD_CHOICE", [float("-inf"), None])
@@ -285,3 +293,51 @@ def test_cnncourse_options_reach_train_ch6(monkeypatch):
     r = common.run_cnncourse(case, torch.device("cpu"), 1, 0, 0, fake_cnn_loaders)
     assert seen["cuda_graph"] is True
     assert r.pipeline == "cnncourse" and r.num_train_examples == N_TRAIN
+
+
+def test_published_gpu_results_and_todays_targets():
+    """The H100 files in benchmarks/results/ appear with commit, hardware and today's targets."""
+    import make_speed_page
+    records = make_speed_page.load_results(ROOT / "benchmarks" / "results")
+    gpu = {r["case"]: r for r in records if r["device_type"] == "cuda"}
+    assert {"lenet", "lenet-graph", "alexnet224"} <= set(gpu)
+    text = make_speed_page.render(records, "images/speed.svg")
+    for rec in gpu.values():
+        assert rec["provenance"]["commit"] == "b4e5b84"
+        assert f"{rec['environment']['gpu']}, commit b4e5b84" in text
+    graph = make_speed_page.current_targets(gpu["lenet-graph"])
+    ten = next(t for t in graph if t["what"] == "cnncourse >= 10x d2l's examples/sec")
+    assert ten["met"] is True and ten["measured"] == pytest.approx(gpu["lenet-graph"]["summary"]["ratio"])
+    assert make_speed_page.current_targets(gpu["lenet"])[0]["met"] is False  # eager: 3x
+    alex = {t["what"]: t for t in make_speed_page.current_targets(gpu["alexnet224"])}
+    assert alex["test accuracy no lower than d2l's worst run after 2 epochs"]["met"] is None
+    # Not measured yet: today's GPU defaults, not the cases that have results
+    missing = text.split("## Not measured yet")[1].split("## Reproduce")[0]
+    assert "today's defaults (CUDA graph)" in missing and "No GPU measurement" not in missing
+    assert "on the CPU" not in missing
+
+
+def test_thread_benchmark_plumbing(monkeypatch, tmp_path):
+    """bench_threads.py at a tiny size: one run under a busy loop, the summary, the page."""
+    import bench_threads
+    import make_speed_page
+
+    monkeypatch.setattr(bench_threads, "make_cnn_loaders", fake_cnn_loaders)
+    r = bench_threads.one_run(None, "busy", 1, 0.0, 0)
+    assert r["examples_per_sec"] == pytest.approx(N_TRAIN / r["seconds"])
+    assert len(r["threads_per_epoch"]) == 1 and r["threads_per_epoch"][0] >= 1
+    runs = [dict(r, situation=s, threads=t, examples_per_sec=rate)
+            for s, rates in (("quiet", (100, 200, 190)), ("busy", (100, 20, 80)))
+            for t, rate in zip((1, 2, None), rates)]
+    summary = bench_threads.summarize(runs)
+    assert summary["quiet"]["within_10_percent"] and summary["quiet"]["default_vs_best_fixed"] == 0.95
+    assert not summary["busy"]["within_10_percent"]  # 80 is more than 10 % below 100
+    assert "changes" not in summary  # no runs: no row
+    rec = {"case": "threads", "complete": True, "summary": summary, "runs": runs,
+           "command": "python benchmarks/bench_threads.py --epochs 1 --repeats 1",
+           "settings": {"epochs": 1, "repeats": 1},
+           "environment": {"date_utc": "today", "cpu": "a CPU", "cpu_count": 2,
+                           "torch_threads": 2, "commit": "abc1234"}}
+    text = "\n".join(make_speed_page.threads_section(rec))
+    assert "| quiet | 100 | 200 | 190 | 0.95 | met |" in text
+    assert "| busy | 100 | 20 | 80 | 0.80 | **not met** |" in text and "commit abc1234" in text

@@ -123,7 +123,7 @@ def test_cuda_graph_flag_is_a_no_op_off_cuda():
                                      torch.arange(40) % 10, 8, shuffle=True, num_classes=10)
               for _ in range(2))
     runs = []
-    for flag in (False, True):
+    for flag in (False, True, "auto"):
         torch.manual_seed(0)
         net = lenet()
         with warnings.catch_warnings():
@@ -131,8 +131,8 @@ def test_cuda_graph_flag_is_a_no_op_off_cuda():
             runs.append(cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", cuda_graph=flag,
                                             animate=False, verbose=False))
         tr._generator.manual_seed(0)
-    assert runs[0].train_loss == runs[1].train_loss
-    assert runs[1].cuda_graph_replays == 0
+    assert runs[0].train_loss == runs[1].train_loss == runs[2].train_loss
+    assert runs[1].cuda_graph_replays == runs[2].cuda_graph_replays == 0
 
 
 def test_mixed_precision_is_off_on_the_cpu_unless_asked_for():
@@ -145,7 +145,48 @@ def test_mixed_precision_is_off_on_the_cpu_unless_asked_for():
         cnncourse.train_ch6(net, tr, tr, 1, 0.1, "cpu", mixed_precision=flag,
                             animate=False, verbose=False)
         hook.remove()
-        # seen[0]: train_ch6's output-width check, outside autocast; then 2 steps, 2 tests
-        assert set(seen[1:]) == {torch.float32 if flag is None else torch.bfloat16}, seen
-        assert len(seen) == 5
+        # train_ch6's output-width check (float32), 2 training steps, then the test pass,
+        # which is always float32: it is evaluate_accuracy_gpu's own path
+        train = torch.float32 if flag is None else torch.bfloat16
+        assert seen == [torch.float32, train, train, torch.float32, torch.float32], seen
         seen.clear()
+
+
+def test_auto_graph_is_silent_when_the_optimizer_cannot_be_recorded():
+    from cnncourse.train import _use_cuda_graph
+
+    p = [nn.Parameter(torch.zeros(2))]
+    cuda = torch.device("cuda")  # only the device type is looked at: no GPU needed
+    sgd, adam = torch.optim.SGD(p, lr=0.1), torch.optim.Adam(p, lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _use_cuda_graph("auto", cuda, sgd) is True
+        assert _use_cuda_graph("auto", cuda, adam) is False  # eager, without a word
+        assert _use_cuda_graph(True, cuda, torch.optim.Adam(p, lr=0.1, capturable=True))
+        assert _use_cuda_graph(False, cuda, sgd) is False
+        for flag in ("auto", True):  # a CPU has no CUDA graphs: nothing to say
+            assert _use_cuda_graph(flag, torch.device("cpu"), adam) is False
+    with pytest.warns(RuntimeWarning, match="cuda_graph=True needs an optimizer created with "
+                                            "capturable=True"):
+        assert _use_cuda_graph(True, cuda, adam) is False
+
+
+def test_cuda_graph_rejects_other_values():
+    tr = cnncourse.TensorLoader(torch.zeros(8, 28, 28, dtype=torch.uint8),
+                                torch.arange(8) % 10, 8, num_classes=10)
+    with pytest.raises(ValueError, match="cuda_graph must be True, False or 'auto', not 'yes'"):
+        cnncourse.train_ch6(lenet(), tr, tr, 1, 0.1, "cpu", cuda_graph="yes",
+                            animate=False, verbose=False)
+
+
+def test_a_failed_recording_under_auto_trains_eagerly_without_a_warning():
+    eager_net, _, eager_sums = _train(TrainStep, OPTIMIZERS["sgd"])
+    net = _net()
+    step = FailsToRecord(net, nn.CrossEntropyLoss(), OPTIMIZERS["sgd"](net), "cpu",
+                         cnncourse.accuracy, warn_on_failure=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for X, y in _batches():
+            step(X, y)
+    assert step.failed.startswith("RuntimeError: operation not permitted")
+    assert step.replays == 0 and step.count == 70

@@ -175,3 +175,150 @@ def test_d2l_lenet_reaches_70_percent_in_10_epochs_on_real_data():
                                animate=False)
     assert hist.test_acc[-1] >= 0.70, hist.summary()
     assert hist.train_loss[-1] < hist.train_loss[0]
+
+
+def _near_tie_problem():
+    """Random labels and a model whose ten scores differ only in the 4th digit.
+
+    bf16 keeps about 3 significant digits, so evaluating it under autocast changes
+    which score is largest for some images: a test pass in another precision than
+    ``evaluate_accuracy_gpu`` would report another accuracy.
+    """
+    g = torch.Generator().manual_seed(0)
+    X = torch.randint(0, 256, (1000, 28, 28), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (1000,), generator=g)
+    tr = TensorLoader(X, y, 250, shuffle=True, num_classes=10)
+    te = TensorLoader(X.clone(), y.clone(), 250, num_classes=10)
+    torch.manual_seed(0)
+    net = small_net(out=10)
+    with torch.no_grad():
+        net[-1].weight.mul_(0.05)
+        net[-1].bias.fill_(20.0)
+    return net, tr, te
+
+
+def test_reported_test_accuracy_is_what_evaluate_accuracy_gpu_returns(capsys):
+    net, tr, te = _near_tie_problem()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = cnncourse.evaluate_accuracy_gpu(net, te)
+    assert bf16 != cnncourse.evaluate_accuracy_gpu(net, te)  # the problem tells them apart
+    hist = cnncourse.train_ch6(net, tr, te, 2, 1e-4, "cpu", init=None, mixed_precision=True,
+                               animate=False)
+    after = cnncourse.evaluate_accuracy_gpu(net, te)
+    assert hist.test_acc[-1] == after
+    assert f"test acc {after:.3f}" in capsys.readouterr().out
+
+
+def test_compile_trains_or_falls_back_with_a_clear_message(monkeypatch):
+    import torch._dynamo.exc as dynamo_exc
+
+    class FailsToCompile(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            raise dynamo_exc.TorchDynamoException("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", lambda net: FailsToCompile(net))
+    runs = []
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        tr, te = toy_loaders()
+        if compile_:
+            with pytest.warns(RuntimeWarning, match=r"compile=True, but torch.compile failed "
+                                                    r"\(TorchDynamoException: no C\+\+ compiler"):
+                runs.append(cnncourse.train_ch6(small_net(), tr, te, 2, 0.5, "cpu",
+                                                compile=True, animate=False, verbose=False))
+        else:
+            runs.append(cnncourse.train_ch6(small_net(), tr, te, 2, 0.5, "cpu",
+                                            animate=False, verbose=False))
+    assert not runs[1].compiled and runs[1].compile_seconds is not None
+    assert runs[1].train_loss == runs[0].train_loss  # the failed batch was trained once, eagerly
+
+
+def test_governor_follows_the_load(monkeypatch):
+    from cnncourse import train
+
+    before = torch.get_num_threads()
+    clock = {"t": 100.0}
+    monkeypatch.setattr(train.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(train.os, "cpu_count", lambda: 2)
+    tick = train.os.sysconf("SC_CLK_TCK")
+    state = {"total": 0, "idle": 0, "own": 0.0}
+    monkeypatch.setattr(train._ThreadGovernor, "_read",
+                        staticmethod(lambda: (state["total"], state["idle"], state["own"])))
+
+    def second(others: float, own: float) -> None:  # one second of 2 CPUs
+        clock["t"] += 1.0
+        state["total"] += 2 * tick
+        state["own"] += own
+        state["idle"] += round((2 - others - own) * tick)
+
+    try:
+        torch.set_num_threads(2)
+        gov = train._ThreadGovernor(most=2)
+        second(others=1.0, own=1.0)  # another process keeps a CPU busy
+        gov.check()
+        assert torch.get_num_threads() == 1 and gov.changes == 1
+        second(others=0.0, own=1.0)  # it stopped
+        gov.check()
+        assert torch.get_num_threads() == 2 and gov.changes == 2
+        clock["t"] += 0.5  # within the interval nothing is read or changed
+        state["idle"] = state["total"] = -1
+        gov.check()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_progress_bar_only_for_long_epochs(monkeypatch):
+    from cnncourse.progress import EpochProgress
+
+    shown = []
+
+    class Handle:
+        def update(self, bundle, raw=False):
+            shown.append(bundle["text/plain"])
+
+    def display(bundle, raw=False, display_id=False):
+        shown.append(bundle["text/plain"])
+        return Handle()
+
+    import IPython.display
+    monkeypatch.setattr(IPython.display, "display", display)
+    clock = {"t": 0.0}
+    for per_batch, expect_bar in ((0.01, False), (0.1, True)):  # 100 batches: 1 s or 10 s
+        shown.clear()
+        bar = EpochProgress(2, 100, min_seconds=5.0, notebook=True, clock=lambda: clock["t"])
+        for epoch in range(2):
+            bar.start(epoch)
+            for _ in range(100):
+                clock["t"] += per_batch
+                bar.update(256)
+            bar.end()
+        bar.close()
+        assert bar.shown is expect_bar
+        if expect_bar:
+            assert "epoch 2/2" in shown[-1] and "100/100 batches" in shown[-1]
+            assert "2,560 examples/s" in shown[-1], shown[-1]
+        else:
+            assert shown == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("g++") is None and
+                    __import__("shutil").which("c++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_compile_really_compiles_on_the_cpu():
+    """torch.compile at a tiny size (about a minute of compiling on a busy 2-core CPU)."""
+    runs = []
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        tr, te = toy_loaders()
+        runs.append(cnncourse.train_ch6(small_net(), tr, te, 2, 0.5, "cpu", compile=compile_,
+                                        animate=False, verbose=False))
+    assert runs[1].compiled and runs[1].compile_seconds > 0
+    assert runs[0].compile_seconds is None and not runs[0].compiled
+    assert runs[1].train_loss == pytest.approx(runs[0].train_loss, rel=1e-4)
+    assert runs[1].test_acc == runs[0].test_acc  # evaluated by the plain model, in float32
