@@ -89,25 +89,26 @@ def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int
 
 def nin_28(channels: Sequence[int] = (32, 64), num_classes: int = 10,
            batch_norm: bool = True) -> nn.Sequential:
-    """NiN for 28x28: ``nin_block``s with max pools, a last block with one channel per class,
-    and global average pooling -- no dense layer at all.
+    """NiN for 28x28: ``nin_block``s with 3x3/stride-2 max pools, a last block with one
+    channel per class, and global average pooling -- no dense layer at all.
 
-    ``batch_norm`` adds an ``nn.BatchNorm2d`` after each block's first convolution; without
-    it this small NiN trains slowly (d2l's NiN is known for a long flat start).
+    The first convolution (5x5, stride 2) plays the part of NiN's 11x11 stride-4 stem:
+    28 -> 14 -> pool 6 -> pool 2 -> 1. ``batch_norm`` adds an ``nn.BatchNorm2d`` after
+    each block's first convolution; without it NiN is known for a long flat start.
     """
     c1, c2 = channels
 
-    def block(i, o, k, p):
-        b = nin_block(i, o, k, padding=p)
+    def block(i, o, k, s, p):
+        b = nin_block(i, o, k, s, p)
         if batch_norm:
             b.insert(1, nn.BatchNorm2d(o))
         return b
 
     return nn.Sequential(
-        block(1, c1, 5, 2), nn.MaxPool2d(2, 2),              # 28 -> 14
-        block(c1, c2, 3, 1), nn.MaxPool2d(2, 2),             # 14 -> 7
+        block(1, c1, 5, 2, 2), nn.MaxPool2d(3, 2),           # 28 -> 14 -> 6
+        block(c1, c2, 3, 1, 1), nn.MaxPool2d(3, 2),          # 6 -> 2
         nn.Dropout(0.5),
-        block(c2, num_classes, 3, 1),                        # one map per class
+        block(c2, num_classes, 3, 1, 1),                     # one map per class
         nn.AdaptiveAvgPool2d((1, 1)),                        # global average pooling
         nn.Flatten())
 
@@ -142,10 +143,11 @@ class Residual(nn.Module):
 
 def resnet_28(channels: Sequence[int] = (16, 32, 64), blocks_per_stage: int = 1,
               num_classes: int = 10) -> nn.Sequential:
-    """A small ResNet for 28x28: a 3x3 stem, one stage per width (each later stage starts
-    with a stride-2 ``Residual``), global average pooling and one dense layer."""
+    """A small ResNet for 28x28: a 3x3 stem and a 2x2 max pool (28 -> 14), one stage per
+    width (each later stage starts with a stride-2 ``Residual``: 14 -> 7 -> 4), global
+    average pooling and one dense layer."""
     layers: list[nn.Module] = [nn.Conv2d(1, channels[0], 3, padding=1),
-                               nn.BatchNorm2d(channels[0]), nn.ReLU()]
+                               nn.BatchNorm2d(channels[0]), nn.ReLU(), nn.MaxPool2d(2, 2)]
     in_ch = channels[0]
     for i, ch in enumerate(channels):
         for j in range(blocks_per_stage):
