@@ -10,7 +10,9 @@ from .budget import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
 from .device import *  # noqa: F401,F403
+from .input_norm import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
 from .plot import *  # noqa: F401,F403
 from .probes import *  # noqa: F401,F403
 from .summary import *  # noqa: F401,F403

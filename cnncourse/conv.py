@@ -27,11 +27,14 @@ from torch import nn
 __all__ = [
     "ReceptiveField",
     "comp_conv2d",
+    "conv2d_backward_input",
+    "conv2d_backward_kernel",
     "conv_output_size",
     "corr2d",
     "corr2d_multi_in",
     "corr2d_multi_in_out",
     "corr2d_multi_in_out_1x1",
+    "dilate2d",
     "pool2d",
     "pool2d_backward",
     "receptive_field",
@@ -263,3 +266,78 @@ def receptive_field(layers: nn.Sequential | Iterable,
                 else f"layer {i}")
         rows.append(ReceptiveField(name, k, s, size, jump))
     return rows
+
+
+# ------------------------------------------------------------ convolution backward
+def _conv_geometry(X: torch.Tensor, K: torch.Tensor, dY: torch.Tensor,
+                   padding: IntPair, stride: IntPair):
+    """Check the shapes of a batched convolution's backward pass; return its geometry."""
+    if X.ndim != 4 or K.ndim != 4 or dY.ndim != 4:
+        raise ValueError("need X (B, c_i, h, w), K (c_o, c_i, kh, kw) and dY (B, c_o, oh, ow); "
+                         f"got {tuple(X.shape)}, {tuple(K.shape)}, {tuple(dY.shape)}")
+    if X.shape[1] != K.shape[1] or dY.shape[1] != K.shape[0] or dY.shape[0] != X.shape[0]:
+        raise ValueError(f"channels or batch do not match: X {tuple(X.shape)}, "
+                         f"K {tuple(K.shape)}, dY {tuple(dY.shape)}")
+    kh, kw = K.shape[-2:]
+    ph, pw = _pair(padding, "padding")
+    sh, sw = _pair(stride, "stride")
+    oh = conv_output_size(X.shape[-2], kh, ph, sh)
+    ow = conv_output_size(X.shape[-1], kw, pw, sw)
+    if tuple(dY.shape[-2:]) != (oh, ow):
+        raise ValueError(f"dY has spatial shape {tuple(dY.shape[-2:])}, the convolution's "
+                         f"output has {(oh, ow)}")
+    return (kh, kw), (ph, pw), (sh, sw), (oh, ow)
+
+
+def dilate2d(dY: torch.Tensor, stride: IntPair) -> torch.Tensor:
+    """Put ``stride - 1`` zeros between neighbouring entries of the last two dimensions.
+
+    A strided convolution is a stride-1 convolution that keeps every ``s``-th output;
+    its gradient is the stride-1 gradient with zeros where outputs were skipped.
+    """
+    sh, sw = _pair(stride, "stride")
+    oh, ow = dY.shape[-2:]
+    out = dY.new_zeros((*dY.shape[:-2], (oh - 1) * sh + 1, (ow - 1) * sw + 1))
+    out[..., ::sh, ::sw] = dY
+    return out
+
+
+def conv2d_backward_kernel(X: torch.Tensor, K: torch.Tensor, dY: torch.Tensor,
+                           padding: IntPair = 0, stride: IntPair = 1) -> torch.Tensor:
+    """Gradient w.r.t. the kernel of ``Y = conv2d(X, K, padding, stride)``, given ``dY``.
+
+    ``K[o, c, a, b]`` met the input ``X[:, c, s*i + a, s*j + b]`` at every output
+    position ``(i, j)`` of channel ``o``, so its gradient is the correlation of the
+    padded input with ``dY``: for each offset, one strided slice times ``dY``, summed.
+    """
+    (kh, kw), (ph, pw), (sh, sw), (oh, ow) = _conv_geometry(X, K, dY, padding, stride)
+    Xp = F.pad(X, (pw, pw, ph, ph)) if ph or pw else X
+    dK = torch.zeros_like(K, dtype=dY.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            # sum over batch and positions of input(c) * dY(o): a (c_o, c_i) matrix
+            dK[:, :, a, b] = torch.einsum("bcij,boij->oc",
+                                          _strided_slice(Xp, a, b, oh, ow, sh, sw), dY)
+    return dK
+
+
+def conv2d_backward_input(X: torch.Tensor, K: torch.Tensor, dY: torch.Tensor,
+                          padding: IntPair = 0, stride: IntPair = 1) -> torch.Tensor:
+    """Gradient w.r.t. the input of ``Y = conv2d(X, K, padding, stride)``, given ``dY``.
+
+    The *full* correlation of ``dY`` (dilated by the stride, zero-padded by ``k - 1`` on
+    every side) with the kernel flipped in both directions, summed over output channels;
+    then the padding rows and columns are cut off again. Inputs that no window reached
+    (when the stride does not divide the size) get zero.
+    """
+    (kh, kw), (ph, pw), (sh, sw), _ = _conv_geometry(X, K, dY, padding, stride)
+    D = F.pad(dilate2d(dY, (sh, sw)), (kw - 1, kw - 1, kh - 1, kh - 1))
+    Kf = torch.flip(K, dims=(-2, -1))
+    hc, wc = D.shape[-2] - kh + 1, D.shape[-1] - kw + 1     # rows/cols some window covered
+    dXp = X.new_zeros((X.shape[0], X.shape[1], X.shape[-2] + 2 * ph, X.shape[-1] + 2 * pw),
+                      dtype=dY.dtype)
+    for a in range(kh):
+        for b in range(kw):
+            dXp[..., :hc, :wc] += torch.einsum("boij,oc->bcij",
+                                               D[..., a:a + hc, b:b + wc], Kf[:, :, a, b])
+    return dXp[..., ph: dXp.shape[-2] - ph, pw: dXp.shape[-1] - pw]
