@@ -1,1 +1,1 @@
-"""Models of the course, one module per family (``lenet``, ``alexnet``, ``mlp``)."""
+"""Models of the course, one module per family (``lenet``, ``alexnet``, ``mlp``, ``modern``)."""
