@@ -112,8 +112,8 @@ EOF
         ;;
     lenet)
         python3 benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3
-        python3 benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3 --cuda-graph
-        save benchmarks/results/lenet-cuda.json benchmarks/results/lenet-graph-cuda.json
+        python3 benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3 --eager
+        save benchmarks/results/lenet-cuda.json benchmarks/results/lenet-eager-cuda.json
         ;;
     variants)
         for m in lenet_gluon lenet_modern lenet_paddle cnn_paddle; do
