@@ -17,6 +17,8 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from .data import LoaderWrapper
+
 __all__ = ["AugmentedLoader", "crop_at", "flip_where", "random_crop", "random_hflip"]
 
 
@@ -93,33 +95,20 @@ def random_crop(X: torch.Tensor, size: int | tuple[int, int] | None = None, padd
     return crop_at(X, top, left, (h, w), padding)
 
 
-class AugmentedLoader:
+class AugmentedLoader(LoaderWrapper):
     """A training loader whose batches come out flipped and/or shifted at random.
 
-    Wraps a ``TensorLoader`` (or any iterable of ``(X, y)``) and forwards what ``train_ch6``
-    asks of it (``len``, ``to``, ``images``, ``num_classes``, ``batch_size``), so it is a
-    drop-in. The random choices come from a seeded generator: runs repeat exactly.
+    Wraps a ``TensorLoader`` (or any iterable of ``(X, y)``) and, through ``LoaderWrapper``,
+    forwards what ``train_ch6`` asks of it, so it is a drop-in. The random choices come
+    from a seeded generator: runs repeat exactly.
     """
 
     def __init__(self, loader, flip: bool = True, crop_padding: int = 0, seed: int = 0) -> None:
         if crop_padding < 0:
             raise ValueError(f"crop_padding must be >= 0, not {crop_padding}")
-        self.loader, self.flip, self.crop_padding = loader, flip, crop_padding
+        super().__init__(loader)
+        self.flip, self.crop_padding = flip, crop_padding
         self._generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __getattr__(self, name: str):
-        # images, labels, batch_size, num_classes, num_examples, device, to(): the wrapped loader's
-        if name == "loader":  # not set yet (e.g. during unpickling): avoid endless recursion
-            raise AttributeError(name)
-        return getattr(self.loader, name)
-
-    def to(self, device) -> "AugmentedLoader":
-        """Move the wrapped loader's data to ``device`` (returns self, like ``TensorLoader.to``)."""
-        self.loader.to(device)
-        return self
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for X, y in self.loader:

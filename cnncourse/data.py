@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "LoaderWrapper",
     "DataFileError",
     "DataNotFoundError",
     "FASHION_MNIST_FILES",
@@ -422,6 +423,31 @@ class TensorLoader:
         else:
             for i in range(0, n, self.batch_size):
                 yield self._batch(slice(i, i + self.batch_size))
+
+
+class LoaderWrapper:
+    """Base for a loader that changes each batch of another loader on the way out.
+
+    It forwards what ``train_ch6`` asks of a loader (``len``, ``to``, ``images``,
+    ``num_classes``, ``batch_size``, ...) to the wrapped one, so a subclass (augmentation,
+    normalisation) writes only ``__iter__`` and stays a drop-in for the loader it wraps.
+    """
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str):
+        if name == "loader":  # not set yet (e.g. during unpickling): avoid endless recursion
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def to(self, device) -> "LoaderWrapper":
+        """Move the wrapped loader's data to ``device`` (returns self, like ``TensorLoader.to``)."""
+        self.loader.to(device)
+        return self
 
 
 def _subset(X: torch.Tensor, y: torch.Tensor, size: int | None, seed: int):

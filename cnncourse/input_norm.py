@@ -18,6 +18,8 @@ from typing import Iterator
 
 import torch
 
+from .data import LoaderWrapper
+
 __all__ = ["NormalizedLoader", "pixel_stats"]
 
 
@@ -41,30 +43,18 @@ def pixel_stats(loader) -> tuple[float, float]:
     return mean, max(total_sq / n - mean ** 2, 0.0) ** 0.5
 
 
-class NormalizedLoader:
+class NormalizedLoader(LoaderWrapper):
     """A loader whose batches come out as ``(X - mean) / std`` (a drop-in for ``train_ch6``).
 
-    Forwards ``len``, ``to``, ``images``, ``num_classes``, ``batch_size`` and the rest to the
-    wrapped loader, as ``AugmentedLoader`` does.
+    ``LoaderWrapper`` forwards ``len``, ``to``, ``images``, ``num_classes``, ``batch_size``
+    and the rest to the wrapped loader, as for ``AugmentedLoader``.
     """
 
     def __init__(self, loader, mean: float, std: float) -> None:
         if not std > 0:
             raise ValueError(f"std must be positive, not {std}")
-        self.loader, self.mean, self.std = loader, float(mean), float(std)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __getattr__(self, name: str):
-        if name == "loader":  # not set yet (e.g. during unpickling): avoid endless recursion
-            raise AttributeError(name)
-        return getattr(self.loader, name)
-
-    def to(self, device) -> "NormalizedLoader":
-        """Move the wrapped loader's data to ``device`` (returns self)."""
-        self.loader.to(device)
-        return self
+        super().__init__(loader)
+        self.mean, self.std = float(mean), float(std)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for X, y in self.loader:
