@@ -28,7 +28,7 @@ from .plot import in_notebook
 __all__ = ["EpochProgress"]
 
 BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} batches "
-              "[{elapsed}<{remaining}, {postfix}]")
+              "[{elapsed}<{remaining}{postfix}]")  # tqdm puts ", " before a postfix
 
 
 class _DisplayLine:

@@ -302,6 +302,7 @@ def test_progress_bar_only_for_long_epochs(monkeypatch):
         if expect_bar:
             assert "epoch 2/2" in shown[-1] and "100/100 batches" in shown[-1]
             assert "2,560 examples/s" in shown[-1], shown[-1]
+            assert ", ," not in shown[-1] and shown[-1].endswith("examples/s]"), shown[-1]
         else:
             assert shown == []
 
