@@ -283,7 +283,7 @@ def bar_chart(records: list[dict], path: Path) -> None:
         ax.text(c, y + h / 2, f"  {c:,.0f} ({c / d:.1f}x)", va="center", fontsize=10)
     if max(cnn_rates + d2l_rates) / min(cnn_rates + d2l_rates) > 50:
         ax.set_xscale("log")
-    ax.set_xlim(right=max(cnn_rates + d2l_rates) * (8 if ax.get_xscale() == "log" else 1.45))
+    ax.set_xlim(right=max(cnn_rates + d2l_rates) * (40 if ax.get_xscale() == "log" else 1.45))
     ax.set_yticks(list(ys), labels, fontsize=10)
     ax.invert_yaxis()
     ax.set_xlabel("training examples per wall-clock second\n(data loading and evaluation "
