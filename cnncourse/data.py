@@ -334,14 +334,13 @@ def read_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
 # --------------------------------------------------------------------- serving
 def _positive_int(name: str, value, hint: str = "") -> int:
     """``value`` as an int >= 1, or a ValueError that names the argument (bools refused)."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        try:  # numpy / torch integer scalars are fine; floats such as 2.5 are not
-            if isinstance(value, bool):
-                raise TypeError
-            value = operator.index(value)
-        except TypeError:
-            raise ValueError(f"{name} must be a positive integer, not "
-                             f"{type(value).__name__} {value!r}{hint}") from None
+    try:  # numpy / torch integer scalars are fine; floats such as 2.5 and bools are not
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a positive integer, not "
+                         f"{type(value).__name__} {value!r}{hint}") from None
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value}{hint}")
     return int(value)

@@ -197,27 +197,37 @@ def _check_output_width(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
                          f"{need} classes; make the last layer nn.Linear(..., {need}).")
 
 
-def _busy_cpus_elsewhere(interval: float = 0.05) -> float | None:
-    """How many CPUs other processes keep busy right now (Linux ``/proc/stat``), else None."""
-    def snapshot():
+_QUIET_BELOW = 0.3  # CPUs kept busy by other processes below which a second thread pays
+
+
+def _cpu_reading() -> tuple[int, int, float] | None:
+    """Total and idle ticks of all CPUs (``/proc/stat``, Linux) and this process's CPU seconds."""
+    try:
         with open("/proc/stat") as f:
             fields = [int(v) for v in f.readline().split()[1:]]
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        own = sum(os.times()[:2])
-        return sum(fields), idle, own
-
-    try:
-        tick = os.sysconf("SC_CLK_TCK")
-        total0, idle0, own0 = snapshot()
-        time.sleep(interval)
-        total1, idle1, own1 = snapshot()
+        return sum(fields), idle, sum(os.times()[:2])
     except (OSError, ValueError, IndexError):
         return None
-    elapsed = (total1 - total0) / (os.cpu_count() or 1)  # ticks of wall time
-    if elapsed <= 0:
+
+
+def _busy_between(before, after) -> float | None:
+    """CPUs that other processes kept busy between two ``_cpu_reading``s, else None."""
+    if before is None or after is None:
         return None
-    busy = (total1 - total0) - (idle1 - idle0) - (own1 - own0) * tick
-    return max(busy, 0) / elapsed
+    ticks = after[0] - before[0]
+    if ticks <= 0:
+        return None
+    own = (after[2] - before[2]) * os.sysconf("SC_CLK_TCK")
+    busy = ticks - (after[1] - before[1]) - own
+    return max(busy, 0) / (ticks / (os.cpu_count() or 1))
+
+
+def _busy_cpus_elsewhere(interval: float = 0.05) -> float | None:
+    """How many CPUs other processes keep busy right now (Linux ``/proc/stat``), else None."""
+    before = _cpu_reading()
+    time.sleep(interval)
+    return _busy_between(before, _cpu_reading())
 
 
 def _default_cpu_threads() -> int | None:
@@ -232,7 +242,7 @@ def _default_cpu_threads() -> int | None:
     now = time.monotonic()
     if now - _THREAD_CHOICE[0] > 10.0:  # look again at most every 10 s (a look costs 50 ms)
         busy = _busy_cpus_elsewhere()
-        _THREAD_CHOICE[:] = [now, None if busy is not None and busy < 0.3 else 1]
+        _THREAD_CHOICE[:] = [now, None if busy is not None and busy < _QUIET_BELOW else 1]
     return _THREAD_CHOICE[1]
 
 
@@ -272,32 +282,14 @@ class _ThreadGovernor:
     or fewer, and only when the caller did not fix ``cpu_threads``.
     """
 
-    def __init__(self, most: int, interval: float = 1.0, threshold: float = 0.3) -> None:
+    _read = staticmethod(_cpu_reading)  # tests replace it
+
+    def __init__(self, most: int, interval: float = 1.0,
+                 threshold: float = _QUIET_BELOW) -> None:
         self.most, self.interval, self.threshold = most, interval, threshold
         self.changes = 0
         self._last = self._read()
         self._t = time.monotonic()
-
-    @staticmethod
-    def _read():
-        try:
-            with open("/proc/stat") as f:
-                fields = [int(v) for v in f.readline().split()[1:]]
-            idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-            return sum(fields), idle, sum(os.times()[:2])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def busy_elsewhere(self, before, after) -> float | None:
-        """CPUs other processes kept busy between two readings."""
-        if before is None or after is None:
-            return None
-        ticks = after[0] - before[0]
-        if ticks <= 0:
-            return None
-        own = (after[2] - before[2]) * os.sysconf("SC_CLK_TCK")
-        busy = ticks - (after[1] - before[1]) - own
-        return max(busy, 0) / (ticks / (os.cpu_count() or 1))
 
     def check(self) -> None:
         """Cheap unless ``interval`` has passed; then maybe change the thread count."""
@@ -305,7 +297,7 @@ class _ThreadGovernor:
         if now - self._t < self.interval:
             return
         reading = self._read()
-        busy = self.busy_elsewhere(self._last, reading)
+        busy = _busy_between(self._last, reading)
         self._last, self._t = reading, now
         if busy is None:
             return
