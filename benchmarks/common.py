@@ -70,6 +70,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 import cnncourse  # noqa: E402
+from cnncourse.provenance import git_commit  # noqa: E402
 
 __all__ = [
     "Case", "RunResult", "PeakMemory", "bench_cache_dir", "environment", "import_d2l",
@@ -142,19 +143,6 @@ def _version(module: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
-    """The checked-out commit (short hash, '+changes' when files differ), if git knows it."""
-    import subprocess
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, text=True, capture_output=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (head + ("+changes" if dirty.strip() else "")) or None
-
-
 def environment(device: torch.device) -> dict:
     """Hardware, software versions and date: what a reader needs to compare numbers."""
     env = {
@@ -168,7 +156,7 @@ def environment(device: torch.device) -> dict:
         "torchvision": _version("torchvision"),
         "d2l": _version("d2l"),
         "cnncourse": cnncourse.__version__,
-        "commit": _git_commit(),
+        "commit": git_commit(ROOT, mark_changes=True),
         "device": str(device),
         "gpu": None,
         "cuda": None,

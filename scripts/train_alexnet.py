@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import cnncourse as d2l  # noqa: E402
+from cnncourse.provenance import git_commit  # noqa: E402
 from cnncourse.models.alexnet import (PUBLISHED_SETTINGS, alexnet, alexnet_28,  # noqa: E402
                                       training_memory_estimate)
 
@@ -37,17 +38,6 @@ DEFAULT_OUT = ROOT / "book" / "results" / "alexnet_full.json"
 COMMAND = "CNNCOURSE_BUDGET=full python scripts/train_alexnet.py"
 SCHEMA = 1
 MODELS = {"alexnet_224": (alexnet, 224), "alexnet_28": (alexnet_28, None)}
-
-
-def _commit() -> str | None:
-    """The checkout's short commit hash (None outside a git checkout): the page names it."""
-    import subprocess
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def settings_for(budget_name: str) -> dict:
@@ -127,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                         else "CPU"),
         "torch": torch.__version__,
-        "commit": _commit(),
+        "commit": git_commit(ROOT),
         "mixed_precision": device.type == "cuda",  # train_ch6's default: bf16 autocast on CUDA
         "channels_last": device.type == "cuda",
         "settings": settings,

@@ -219,11 +219,9 @@ def environment(device: str) -> dict:
            "device_name": (torch.cuda.get_device_name(0) if device.startswith("cuda")
                            else "CPU"),
            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    try:
-        env["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                       capture_output=True, text=True).stdout.strip() or None
-    except OSError:
-        env["commit"] = None
+    sys.path.insert(0, str(ROOT))
+    from cnncourse.provenance import git_commit
+    env["commit"] = git_commit(ROOT)
     return env
 
 
