@@ -1,24 +1,26 @@
-# The two commands of the README. Each installs what it needs first.
-PY ?= python3
+# The two commands of the README. Each first runs tools/setup.sh, which makes (or reuses) the
+# Python environment -- the activated virtualenv/conda env, else .venv/ -- and prints its python;
+# everything after runs with that environment's bin/ first on the PATH.
+ENV = PY=$$(bash tools/setup.sh) && export PATH="$$(dirname "$$PY"):$$PATH" &&
 
 .PHONY: setup book test notebooks gpu-check
 
 setup:
-	bash tools/setup.sh
+	@bash tools/setup.sh >/dev/null
 
-book: setup
-	$(PY) tools/build_book.py
+book:
+	@$(ENV) python tools/build_book.py
 
 # Unit tests + every chapter under nbval (smoke budget) + the book built in the smoke budget.
-test: setup
-	CNNCOURSE_BUDGET=smoke $(PY) -m pytest --nbval-lax -q
+test:
+	@$(ENV) CNNCOURSE_BUDGET=smoke python -m pytest --nbval-lax -q -rs
 
 notebooks:
-	$(PY) tools/sync_notebooks.py
+	@$(ENV) python tools/sync_notebooks.py
 
 # Every chapter (full budget on CUDA, smoke elsewhere), scripts/train_alexnet.py and the GPU
 # benchmarks, one summary in $$OUT or _build/gpu-check (tools/gpu_check.py). No network needed:
 # with a .kit/ from `bash benchmarks/gpu_kit.sh prepare`, its wheels and data are used.
 gpu-check:
 	@if [ -d .kit/wheels ]; then bash benchmarks/gpu_kit.sh run gpu-check; \
-	else $(PY) tools/gpu_check.py $(GPU_CHECK_ARGS); fi
+	else $(ENV) python tools/gpu_check.py $(GPU_CHECK_ARGS); fi

@@ -1,15 +1,59 @@
 #!/usr/bin/env bash
-# Install what the book and the tests need on a fresh machine: Python packages,
-# this package (editable), and the real Fashion-MNIST where it is missing.
+# Make the Python environment the book and the tests run in, and print its interpreter.
+#
+# Where it installs:
+#   * an environment the user has activated (virtualenv: $VIRTUAL_ENV, conda: $CONDA_PREFIX);
+#   * otherwise .venv/ in the repository, made with `python3 -m venv`, because the python3 of
+#     Debian 12 and Ubuntu 24.04 refuses `pip install` outside a virtualenv (PEP 668).
+# It installs requirements.txt and this package (editable) only when one of them changed since
+# the last run (a hash in the environment), so later runs take a second. Last, the real
+# Fashion-MNIST: Debian's dataset-fashion-mnist where it is missing and we are root.
+#
+#   bash tools/setup.sh            # set up, then print the environment's python on stdout
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -r requirements.txt
-python3 -m pip install -q --no-deps --no-build-isolation -e .
-if ! python3 -c "import cnncourse, sys; cnncourse.find_fashion_mnist(download=False)" 2>/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "Fashion-MNIST not found: installing Debian's dataset-fashion-mnist"
-    (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null
-  else
-    echo "Fashion-MNIST not found locally; the loader will download it on first use." >&2
+log() { echo "setup: $*" >&2; }
+
+if [ -n "${VIRTUAL_ENV:-}" ] && [ -x "$VIRTUAL_ENV/bin/python" ]; then
+  env_dir=$VIRTUAL_ENV
+elif [ -n "${CONDA_PREFIX:-}" ] && [ -x "$CONDA_PREFIX/bin/python" ]; then
+  env_dir=$CONDA_PREFIX
+else
+  env_dir=$PWD/.venv
+  if [ ! -x "$env_dir/bin/python" ]; then
+    base=${PYTHON:-python3}
+    if ! "$base" -c "import venv, ensurepip" 2>/dev/null; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing python3-venv (the venv module of Debian's Python)"
+        (apt-get install -y -q python3-venv || (apt-get update -q && apt-get install -y -q python3-venv)) >&2
+      else
+        log "$base has no venv module: install it (Debian/Ubuntu: sudo apt-get install python3-venv) or activate an environment"
+        exit 1
+      fi
+    fi
+    log "creating .venv with $("$base" -V 2>&1) ($(command -v "$base"))"
+    rm -rf "$env_dir"
+    "$base" -m venv "$env_dir" >&2
   fi
 fi
+py=$env_dir/bin/python
+
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+stamp=$env_dir/.cnncourse-requirements
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing requirements.txt and cnncourse into $env_dir (first run: PyTorch is ~5.5 GB with CUDA, ~0.7 GB CPU-only; see README)"
+  "$py" -m pip install -q --upgrade pip setuptools >&2
+  "$py" -m pip install -q -r requirements.txt >&2
+  "$py" -m pip install -q --no-deps --no-build-isolation -e . >&2
+  echo "$want" > "$stamp"
+fi
+
+if ! "$py" -c "import cnncourse; cnncourse.find_fashion_mnist(download=False)" 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "Fashion-MNIST not found: installing Debian's dataset-fashion-mnist"
+    (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null
+  else
+    log "Fashion-MNIST not found locally; the loader will download it on first use."
+  fi
+fi
+echo "$py"
