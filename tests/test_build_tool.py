@@ -1,40 +1,100 @@
-"""tools/build_book.py: a change to cnncourse/ or the budget clears the cache and rebuilds all pages."""
+"""tools/build_book.py: whatever the pages read changes -> the cache is cleared and every page re-read."""
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import build_book  # noqa: E402
+import pytest
+
+import build_book
 
 
-def test_stale_outputs_are_rebuilt_and_fresh_ones_kept(tmp_path, monkeypatch):
+@pytest.fixture
+def book(tmp_path, monkeypatch):
+    """A stand-in repository; ``run()`` builds it (jupyter-book replaced) and returns the command."""
     (tmp_path / "cnncourse").mkdir()
     (tmp_path / "cnncourse" / "a.py").write_text("x = 1\n")
+    (tmp_path / "book" / "results").mkdir(parents=True)
     cache = tmp_path / "_build" / ".jupyter_cache"
-    cache.mkdir(parents=True)
-    (tmp_path / "_build" / ".cnncourse-stamp").write_text("an older package")
-    before = os.environ.get("CNNCOURSE_BUDGET")
     calls = []
     monkeypatch.setattr(build_book, "ROOT", tmp_path)
+    monkeypatch.setattr(build_book, "_data_files", lambda: {"/data/train-images": [10, 1]})
     monkeypatch.setattr(build_book.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
+    monkeypatch.delenv("CNNCOURSE_BUDGET", raising=False)
 
-    assert build_book.main(["--budget", "smoke"]) == 0
-    assert "--all" in calls[-1] and not cache.exists()
-    assert (tmp_path / "_build" / ".cnncourse-stamp").read_text() == \
-        build_book.package_stamp("smoke")
+    def run(*argv: str) -> list[str]:
+        cache.mkdir(parents=True, exist_ok=True)  # as if the last build had executed pages
+        assert build_book.main(["--budget", "smoke", *argv]) == 0
+        return calls[-1]
 
-    cache.mkdir()
-    assert build_book.main(["--budget", "smoke"]) == 0  # nothing changed: incremental
-    assert "--all" not in calls[-1] and cache.exists()
+    run.cache = cache
+    return run
 
-    (tmp_path / "cnncourse" / "a.py").write_text("x = 2\n")  # package edited
-    assert build_book.main(["--budget", "smoke"]) == 0
-    assert "--all" in calls[-1] and not cache.exists()
 
-    build_book.main(["--budget", "smoke"])
-    assert build_book.main(["--budget", "cpu"]) == 0  # budget changed
-    assert "--all" in calls[-1]
-    assert os.environ.get("CNNCOURSE_BUDGET") == before, "the caller's environment is untouched"
+def rebuilt(cmd: list[str], book) -> bool:
+    """Whether a build re-read every page with an empty execution cache."""
+    return "--all" in cmd and not book.cache.exists()
+
+
+def test_nothing_changed_builds_incrementally(book):
+    assert rebuilt(book(), book)  # no record of a last build
+    assert not rebuilt(book(), book)
+    assert book.cache.exists()
+
+
+def test_an_edit_to_the_package_is_noticed(book, tmp_path):
+    book()
+    (tmp_path / "cnncourse" / "a.py").write_text("x = 2\n")
+    assert rebuilt(book(), book)
+
+
+def test_package_data_and_a_new_recorded_run_are_noticed(book, tmp_path, capsys):
+    book()
+    (tmp_path / "cnncourse" / "results").mkdir()
+    (tmp_path / "cnncourse" / "results" / "lenet.json").write_text("{}")  # not .py
+    assert rebuilt(book(), book)
+    (tmp_path / "book" / "results" / "alexnet_full.json").write_text('{"runs": {}}')
+    assert rebuilt(book(), book)
+    assert "book/results/alexnet_full.json new" in capsys.readouterr().out
+
+
+def test_another_pytorch_or_other_data_files_are_noticed(book, monkeypatch, capsys):
+    book()
+    real = build_book._version
+    monkeypatch.setattr(build_book, "_version",
+                        lambda name: "9.9" if name == "torch" else real(name))
+    assert rebuilt(book(), book)
+    assert "torch " in capsys.readouterr().out
+    monkeypatch.setattr(build_book, "_data_files", lambda: {"/data/train-images": [10, 2]})
+    assert rebuilt(book(), book)
+    assert "Fashion-MNIST" in capsys.readouterr().out
+
+
+def test_another_budget_is_noticed_and_the_environment_untouched(book):
+    before = os.environ.get("CNNCOURSE_BUDGET")
+    book()
+    assert rebuilt(book("--budget", "cpu"), book)  # the later --budget wins
+    assert os.environ.get("CNNCOURSE_BUDGET") == before
+
+
+def test_a_stamp_from_an_older_build_tool_counts_as_stale(book, tmp_path):
+    book()
+    (tmp_path / "_build" / build_book.STAMP).write_text("0123abcd")  # the old hash-only stamp
+    assert rebuilt(book(), book)
+
+
+def test_a_bad_budget_names_where_it_came_from(monkeypatch, capsys):
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "huge")
+    with pytest.raises(SystemExit):
+        build_book.main([])
+    err = capsys.readouterr().err
+    assert "CNNCOURSE_BUDGET='huge' is not a budget" in err and "--budget" not in err.split(
+        "error:")[-1]
+    with pytest.raises(SystemExit):
+        build_book.main(["--budget", "tiny"])
+    assert "--budget 'tiny' is not a budget" in capsys.readouterr().err
+
+
+def test_the_real_inputs_cover_the_package_and_the_installed_pytorch():
+    inputs = build_book.build_inputs("smoke")
+    assert "cnncourse/budget.py" in inputs["files"]
+    assert inputs["versions"]["torch"] != "not installed"

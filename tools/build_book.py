@@ -1,59 +1,138 @@
 """Build the HTML book with warnings as errors, keeping the execution cache honest.
 
-jupyter-cache keys a notebook's outputs on the notebook alone, and Sphinx
-re-reads only pages whose own files changed, so an edit to ``cnncourse/`` or a
-change of run budget would silently keep stale outputs. This script stamps the
-build with a hash of the package and the budget; when either changes it clears
-the execution cache and rebuilds every page.
+jupyter-cache keys a notebook's outputs on the notebook's code alone, and Sphinx
+re-reads only pages whose own files changed. A page also shows what its code
+reads: the ``cnncourse`` package (code and data files), the recorded runs in
+``book/results/``, the installed PyTorch, the Fashion-MNIST files and the run
+budget. This script writes all of those down (names, contents' hashes, versions,
+sizes and times) next to the build; when any differs from the last successful
+build it says what changed, clears the execution cache and re-reads every page.
 
-    python tools/build_book.py                 # budget from the hardware -> _build/html
+    python tools/build_book.py                 # budget: CNNCOURSE_BUDGET, else the hardware's
     python tools/build_book.py --budget smoke --out _build/smoke
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# What the chapters' code reads, besides the chapters themselves (folders, relative to ROOT).
+READ_FOLDERS = ("cnncourse", "book/results")
+# Installed packages whose version changes what the pages compute or draw.
+VERSIONS = ("torch", "torchvision", "numpy", "matplotlib")
+STAMP = ".cnncourse-stamp"
 
 
-def package_stamp(budget: str) -> str:
-    h = hashlib.sha256(budget.encode())
-    for path in sorted((ROOT / "cnncourse").rglob("*.py")):
-        h.update(str(path.relative_to(ROOT)).encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+def _files(folder: Path) -> dict[str, str]:
+    """``{path relative to ROOT: sha256}`` of every file under ``folder`` (no bytecode)."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            found[path.relative_to(ROOT).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _data_files() -> dict[str, list]:
+    """The Fashion-MNIST files a chapter's kernel finds (it runs in chapters/): size and mtime."""
+    from cnncourse.data import DataNotFoundError, find_fashion_mnist
+
+    here = os.getcwd()
+    try:
+        if (ROOT / "chapters").is_dir():
+            os.chdir(ROOT / "chapters")
+        found = find_fashion_mnist(download=False)
+    except DataNotFoundError:
+        return {}
+    finally:
+        os.chdir(here)
+    files = [Path(p).resolve() for pair in found.values() for p in pair]
+    return {str(p): [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
+
+
+def build_inputs(budget: str) -> dict:
+    """Everything besides the chapters themselves that the built pages depend on."""
+    files: dict[str, str] = {}
+    for folder in READ_FOLDERS:
+        files.update(_files(ROOT / folder))
+    return {"budget": budget, "files": files,
+            "versions": {name: _version(name) for name in VERSIONS}, "data": _data_files()}
+
+
+def changes(old: dict, new: dict) -> list[str]:
+    """What differs between two ``build_inputs`` records, in words."""
+    said = []
+    if old.get("budget") != new["budget"]:
+        said.append(f"budget {old.get('budget')} -> {new['budget']}")
+    old_files = old.get("files", {})
+    for name in sorted(set(old_files) | set(new["files"])):
+        if old_files.get(name) != new["files"].get(name):
+            state = ("new" if name not in old_files else
+                     "removed" if name not in new["files"] else "changed")
+            said.append(f"{name} {state}")
+    for name, version in new["versions"].items():
+        if old.get("versions", {}).get(name) != version:
+            said.append(f"{name} {old.get('versions', {}).get(name)} -> {version}")
+    if old.get("data") != new["data"]:
+        said.append("the Fashion-MNIST files changed")
+    return said
+
+
+def _last_inputs(stamp_file: Path) -> dict | None:
+    try:
+        last = json.loads(stamp_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return last if isinstance(last, dict) else None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", default=os.environ.get("CNNCOURSE_BUDGET", ""),
-                        help="smoke, cpu or full (default: CNNCOURSE_BUDGET, else from the hardware)")
+    parser.add_argument("--budget", default=None,
+                        help="smoke, cpu or full (default: CNNCOURSE_BUDGET, else full with "
+                             "CUDA and cpu without)")
     parser.add_argument("--out", default="", help="output folder (default: the repository root)")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(ROOT))
-    from cnncourse.budget import BUDGETS, budget
-
-    name = args.budget.strip().lower() or budget().name
-    if name not in BUDGETS:
-        parser.error(f"--budget {args.budget!r}: use one of {', '.join(BUDGETS)}")
+    try:
+        from cnncourse.budget import BudgetError, resolve_budget
+    except ImportError as err:
+        parser.error(f"{err}: run `make book` (it sets up the environment), or `pip install -e .` "
+                     "in the environment you build with")
+    try:
+        name = resolve_budget(args.budget).name
+    except BudgetError as err:
+        parser.error(str(err))
     env = dict(os.environ, CNNCOURSE_BUDGET=name)  # for the notebooks' kernels only
     out = (ROOT / args.out) if args.out else ROOT
     build = out / "_build"
-    stamp_file, cache = build / ".cnncourse-stamp", build / ".jupyter_cache"
-    stamp = package_stamp(name)
-    stale = not stamp_file.exists() or stamp_file.read_text() != stamp
-    if stale and cache.exists():
-        print(f"cnncourse/ or the budget changed: clearing the execution cache {cache}")
-        shutil.rmtree(cache)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
-    cmd = ["jupyter-book", "build", str(ROOT), "-W", "-n", "--keep-going"]
+    stamp_file, cache = build / STAMP, build / ".jupyter_cache"
+    inputs = build_inputs(name)
+    last = _last_inputs(stamp_file)
+    said = ["no record of the last build"] if last is None else changes(last, inputs)
+    stale = bool(said)
+    if stale:
+        shown = "; ".join(said[:8]) + (f"; and {len(said) - 8} more" if len(said) > 8 else "")
+        print(f"executing every page again ({shown})", flush=True)
+        if cache.exists():
+            shutil.rmtree(cache)
+    # the jupyter-book of this interpreter's environment, even when its bin/ is not on the PATH
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+    cmd = [jb, "build", str(ROOT), "-W", "-n", "--keep-going"]
     if args.out:
         cmd += ["--path-output", str(out)]
     if stale:
@@ -64,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     rc = subprocess.call(cmd, env=env, cwd=ROOT)
     if rc == 0:
         build.mkdir(parents=True, exist_ok=True)
-        stamp_file.write_text(stamp)
+        stamp_file.write_text(json.dumps(inputs, indent=1, sort_keys=True) + "\n")
         print(f"book: {build / 'html' / 'index.html'}")
     return rc
 
