@@ -95,6 +95,126 @@ def copy_untranslatable(po_path: Path) -> int:
     return len(filled)
 
 
+# What a translation must carry over unchanged: roles with their target, inline code, maths.
+KEPT_MARKUP = re.compile(r"\{[a-z:-]+\}`[^`]*`|``[^`]+``|`[^`]+`|\$\$.+?\$\$|\$[^$]+\$", re.S)
+
+
+def kept_markup(text: str) -> list[str]:
+    """The pieces of a message that its translation must contain, sorted."""
+    return sorted(m.group(0) for m in KEPT_MARKUP.finditer(text))
+
+
+def catalogue_problems(po_path: Path) -> list[str]:
+    """Every reason this catalogue is not a complete, faithful translation of its page."""
+    from sphinx_intl import catalog
+
+    name = po_path.relative_to(CATALOGUES).as_posix()
+    problems = []
+    for m in catalog.load_po(str(po_path)):
+        if not m.id:
+            continue
+        where = f"{name}: {m.id[:70]!r}"
+        if "fuzzy" in m.flags:
+            problems.append(f"{where}: fuzzy (the English changed: check the translation, "
+                            "then delete the '#, fuzzy' line)")
+        elif not m.string:
+            problems.append(f"{where}: not translated")
+        elif kept_markup(m.id) != kept_markup(m.string):
+            missing = sorted(set(kept_markup(m.id)) - set(kept_markup(m.string)))
+            extra = sorted(set(kept_markup(m.string)) - set(kept_markup(m.id)))
+            problems.append(f"{where}: code, maths or roles changed (missing {missing}, "
+                            f"not in the English {extra}); copy them unchanged")
+    return problems
+
+
+def pages() -> list[str]:
+    """Every page of the English book, from ``_toc.yml`` (root first)."""
+    import yaml
+
+    toc = yaml.safe_load(TOC.read_text())
+    found = [toc["root"]]
+
+    def walk(node: dict) -> None:
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []):
+                if "file" in child:
+                    found.append(child["file"])
+                walk(child)
+
+    walk(toc)
+    return [str(Path(p).with_suffix("")) for p in found]
+
+
+def check(only: list[str] | None = None) -> list[str]:
+    """Problems of every catalogue (or of the ``only`` ones): missing, empty, fuzzy, broken."""
+    problems = []
+    wanted = [CATALOGUES / f"{page}.po" for page in pages()]
+    if only:
+        wanted = [Path(p).resolve() for p in only]
+    for po in wanted:
+        if not po.exists():
+            problems.append(f"{po.relative_to(ROOT)}: missing (run: python tools/i18n.py update)")
+            continue
+        problems += catalogue_problems(po)
+    return problems
+
+
+# The Chinese book's own settings; everything else comes from _config.yml.
+ZH_TITLE = "cnncourse：可执行的卷积神经网络课程"
+ZH_FOOTER = ("本书每一页上的结果，都是构建本书时由同一页上的代码计算出来的；"
+             "引用的已发表图表和记录下来的运行除外，后者注明了在什么机器上、何时、如何运行。")
+GLOSSARY = "book/zh_CN/glossary"
+
+
+def chinese_toc(folder: Path) -> Path:
+    """``_toc.yml`` plus the glossary at the end of the last part (the appendix)."""
+    import yaml
+
+    toc = yaml.safe_load(TOC.read_text())
+    last = toc["parts"][-1] if "parts" in toc else toc
+    last.setdefault("chapters", []).append({"file": GLOSSARY})
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "_toc.yml"
+    path.write_text(yaml.safe_dump(toc, allow_unicode=True, sort_keys=False))
+    return path
+
+
+def private_locales(folder: Path) -> Path:
+    """A copy of the catalogues for one build: Sphinx compiles .mo files beside the .po files,
+    and those belong in the build folder, not in the source tree (nor shared by two builds)."""
+    target = folder / "locales"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(LOCALES, target, ignore=shutil.ignore_patterns("*.mo"))
+    return target
+
+
+def build(out: Path, execute: bool = True, force_all: bool = False,
+          warnings_are_errors: bool = True) -> int:
+    """Build the Chinese book into ``out/_build/html/zh_CN`` beside the English one.
+
+    ``out/_build/.jupyter_cache`` is the English build's execution cache: the code cells are
+    the same, so every chapter's outputs come from there and nothing runs a second time (a
+    chapter missing from the cache would run, as in the English build). ``execute=False``
+    shows pages without outputs, for a quick look at a translation.
+    """
+    build_dir = out / "_build"
+    work = build_dir / ".zh_CN"
+    overrides = {
+        "language": LANGUAGE,
+        "locale_dirs": [str(private_locales(work))],
+        "gettext_compact": False,  # one catalogue per page, as extracted
+        "nb_execution_cache_path": str(build_dir / ".jupyter_cache"),
+        "html_title": ZH_TITLE,
+        "html_theme_options": {"extra_footer": ZH_FOOTER},
+    }
+    if not execute:
+        overrides["nb_execution_mode"] = "off"
+    return sphinx_build(build_dir / "html" / LANGUAGE, "html", overrides, toc=chinese_toc(work),
+                        doctrees=build_dir / f".doctrees-{LANGUAGE}",
+                        warnings_are_errors=warnings_are_errors, force_all=force_all)
+
+
 def update(out: Path) -> int:
     """Extract the messages of every page and merge them into the catalogues."""
     from sphinx_intl import basic
@@ -120,9 +240,28 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_update = sub.add_parser("update", help="re-extract messages and merge them into the .po files")
     p_update.add_argument("--out", default="_build", help="folder for the templates (default: _build)")
+    p_check = sub.add_parser("check", help="name every message without a sound translation")
+    p_check.add_argument("po", nargs="*", help="only these .po files (default: every page's)")
+    p_build = sub.add_parser("build", help="build the Chinese book (after the English one)")
+    p_build.add_argument("--out", default="", help="as tools/build_book.py --out (default: root)")
+    p_build.add_argument("--no-execute", action="store_true",
+                         help="pages without outputs: nothing runs, the cache is not needed")
+    p_build.add_argument("--all", action="store_true", help="read every page again")
     args = parser.parse_args(argv)
+    if args.command == "build":
+        out = ROOT / args.out if args.out else ROOT
+        rc = build(out, execute=not args.no_execute, force_all=args.all)
+        if rc == 0:
+            print(f"book: {out / '_build' / 'html' / LANGUAGE / 'index.html'}")
+        return rc
     if args.command == "update":
         return update(ROOT / args.out)
+    if args.command == "check":
+        problems = check(args.po)
+        print("\n".join(problems) or "every message is translated")
+        if problems:
+            print(f"{len(problems)} problem(s)")
+        return 1 if problems else 0
     return 2
 
 

@@ -1,0 +1,72 @@
+"""Sphinx extension: every page links to the same page in the book's other language.
+
+The English book lives at ``_build/html/`` and the 简体中文 book at
+``_build/html/zh_CN/`` (``tools/i18n.py``); sphinx-book-theme has no language
+switcher, so this puts one link at the top of each article: "简体中文" on an
+English page, "English" on a Chinese one. In the Chinese book it also points
+the Colab launch button at the Chinese notebook (``chapters/zh_CN/NAME.ipynb``,
+written by ``tools/sync_notebooks.py``), so a reader who starts Colab from a
+Chinese page gets Chinese text around the same code.
+
+Registered in ``_config.yml`` under ``sphinx.local_extensions``.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from sphinx.application import Sphinx
+
+# (folder of the other edition relative to this one's root, link text, its html lang)
+OTHER_EDITION = {
+    "en": ("zh_CN/", "简体中文", "zh-CN"),
+    "zh_CN": ("../", "English", "en"),
+}
+# Pages that exist in one edition only (the glossary is written for the Chinese book).
+ONLY_IN_CHINESE = ("book/zh_CN/",)
+
+
+def edition(app: Sphinx) -> str:
+    return "zh_CN" if (app.config.language or "en").startswith("zh") else "en"
+
+
+def chinese_notebook(path: str) -> str:
+    """``chapters/lenet.ipynb`` -> ``chapters/zh_CN/lenet.ipynb`` (where sync_notebooks writes it)."""
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/zh_CN/{name}" if folder else f"zh_CN/{name}"
+
+
+def other_language_link(app: Sphinx, pagename: str) -> str:
+    """The HTML of the link to ``pagename`` in the other edition ('' where it has none)."""
+    if pagename.startswith(ONLY_IN_CHINESE):
+        return ""
+    folder, text, lang = OTHER_EDITION[edition(app)]
+    href = "../" * pagename.count("/") + folder + pagename + ".html"
+    return (f'<p class="cnncourse-lang-switch"><a href="{escape(href)}" hreflang="{lang}" '
+            f'lang="{lang}">{escape(text)}</a></p>\n')
+
+
+def point_launch_at_chinese_notebook(buttons: list[dict[str, Any]], pagename: str) -> None:
+    """Rewrite the launch buttons' notebook path, in place, to the Chinese notebook."""
+    english = f"/{pagename}.ipynb"
+    chinese = "/" + chinese_notebook(f"{pagename}.ipynb")
+    for button in buttons:
+        if isinstance(button.get("url"), str):
+            button["url"] = button["url"].replace(english, chinese)
+        point_launch_at_chinese_notebook(button.get("buttons", []), pagename)
+
+
+def add_link(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
+             doctree: Any) -> None:
+    if doctree is None or "body" not in context:  # search, genindex: no article
+        return
+    context["body"] = other_language_link(app, pagename) + context["body"]
+    if edition(app) == "zh_CN":
+        point_launch_at_chinese_notebook(context.get("header_buttons", []), pagename)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_css_file("lang-switch.css")
+    # After sphinx-book-theme (priority 501) has built the launch buttons.
+    app.connect("html-page-context", add_link, priority=600)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
