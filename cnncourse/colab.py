@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .data import CACHE_DIR, DataNotFoundError, download_fashion_mnist, find_fashion_mnist
+from .data import (CACHE_DIR, DataNotFoundError, download_fashion_mnist, explicit_folder,
+                   find_fashion_mnist)
 from .device import try_gpu
 
 __all__ = ["prepare"]
@@ -30,8 +31,10 @@ def prepare(download: bool = True) -> str:
     except DataNotFoundError:
         if not download:
             raise
-        download_fashion_mnist(CACHE_DIR)
-        data = f"Fashion-MNIST downloaded to {CACHE_DIR} (MD5 checked)"
+        named = explicit_folder()  # $CNNCOURSE_DATA, when set, is where the data must go
+        target = named[0] if named is not None else CACHE_DIR
+        download_fashion_mnist(target)
+        data = f"Fashion-MNIST downloaded to {target} (MD5 checked)"
     device = try_gpu()
     if device.type == "cuda":
         where = f"training on {device} ({torch.cuda.get_device_name(device)})"

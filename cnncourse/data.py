@@ -8,13 +8,14 @@ on the training device when asked -- and a batch is an index slice.
 
 Where the data comes from, in order (the first hit wins):
 
-1. ``root=`` passed by the caller -- then *only* there: a ``root`` that does not
-   exist or holds no copy is an error naming it (or, with ``download=True``,
-   the place the download goes), never a silent fall-through to another copy;
-2. the folder named by the ``CNNCOURSE_DATA`` environment variable;
-3. the usual caches: ``~/.cache/cnncourse``, ``./data``, ``../data`` (d2l's);
-4. Debian's ``dataset-fashion-mnist`` package, ``/usr/share/datasets/fashion-mnist``;
-5. a download (``download_fashion_mnist``: MD5-checked) into ``~/.cache/cnncourse``
+1. ``root=`` passed by the caller, else the folder named by the
+   ``CNNCOURSE_DATA`` environment variable -- then *only* there: a folder named
+   either way that does not exist or holds no copy is an error naming it (or,
+   with ``download=True``, the place the download goes), never a silent
+   fall-through to another copy;
+2. the usual caches: ``~/.cache/cnncourse``, ``./data``, ``../data`` (d2l's);
+3. Debian's ``dataset-fashion-mnist`` package, ``/usr/share/datasets/fashion-mnist``;
+4. a download (``download_fashion_mnist``: MD5-checked) into ``~/.cache/cnncourse``
    -- only when none of the above has a copy and ``download=True``.
 
 Nothing is ever faked: no data means a clear error that says where we looked.
@@ -26,6 +27,7 @@ import gzip
 import math
 import operator
 import os
+import zlib
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -88,14 +90,25 @@ def get_fashion_mnist_labels(labels: Sequence[int] | torch.Tensor) -> list[str]:
 
 
 # --------------------------------------------------------------------- finding
-def _candidate_dirs(root: str | os.PathLike | None) -> list[Path]:
-    if root is not None:  # an explicit folder is an instruction, not a hint
-        return [Path(root).expanduser()]
-    dirs: list[Path] = []
+def explicit_folder(root: str | os.PathLike | None = None) -> tuple[Path, str] | None:
+    """The folder the user named, ``root=`` first, else ``$CNNCOURSE_DATA``, with how it was named.
+
+    A folder named either way is an instruction, not a hint: it is the only place searched
+    and downloaded into, so a typo is an error rather than a silent fall-back to another copy.
+    An empty ``CNNCOURSE_DATA`` counts as unset.
+    """
+    if root is not None:
+        return Path(root).expanduser(), "root"
     if os.environ.get(ENV_VAR):
-        dirs.append(Path(os.environ[ENV_VAR]).expanduser())
-    dirs += [CACHE_DIR, Path("data"), Path("..") / "data", DEBIAN_DIR]
-    return dirs
+        return Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR
+    return None
+
+
+def _candidate_dirs(root: str | os.PathLike | None) -> list[Path]:
+    named = explicit_folder(root)
+    if named is not None:
+        return [named[0]]
+    return [CACHE_DIR, Path("data"), Path("..") / "data", DEBIAN_DIR]
 
 
 def _file_in(folder: Path, stem: str) -> Path | None:
@@ -120,12 +133,13 @@ def find_fashion_mnist(root: str | os.PathLike | None = None,
     """Paths of the four Fashion-MNIST files: ``{'train': (images, labels), 'test': ...}``.
 
     Searches the places listed in this module's docstring; downloads only if
-    none has a complete copy and ``download`` is true. With ``root`` only that
-    folder is searched (and downloaded into).
+    none has a complete copy and ``download`` is true. With ``root`` (or, without
+    it, ``$CNNCOURSE_DATA``) only that folder is searched (and downloaded into).
     """
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a folder path (str or Path) or None, "
                         f"not {type(root).__name__} {root!r}")
+    named = explicit_folder(root)
     looked = _candidate_dirs(root)
     for base in looked:
         found = _complete_copy(base)
@@ -133,7 +147,7 @@ def find_fashion_mnist(root: str | os.PathLike | None = None,
             return found
     download_error = None
     if download:
-        target = Path(root).expanduser() if root is not None else CACHE_DIR
+        target = named[0] if named is not None else CACHE_DIR
         try:
             _download(target)
             found = _complete_copy(target)
@@ -141,8 +155,8 @@ def find_fashion_mnist(root: str | os.PathLike | None = None,
                 return found
         except Exception as err:  # no network, no torchvision, ...
             download_error = err
-    if root is not None:
-        raise DataNotFoundError(_root_message(looked[0], download, download_error))
+    if named is not None:
+        raise DataNotFoundError(_root_message(*named, download, download_error))
     where = "\n".join(f"  - {d.resolve() if not d.is_absolute() else d}" for d in looked)
     msg = f"Fashion-MNIST was not found. Looked in:\n{where}\n"
     if download_error is not None:
@@ -152,24 +166,31 @@ def find_fashion_mnist(root: str | os.PathLike | None = None,
     raise DataNotFoundError(msg + _HOW_TO_GET)
 
 
-def _root_message(folder: Path, download: bool, download_error: Exception | None) -> str:
-    """Why an explicit ``root=`` gave no data, and how to fix it."""
+def _root_message(folder: Path, how: str, download: bool,
+                  download_error: Exception | None) -> str:
+    """Why a folder named by ``root=`` or ``$CNNCOURSE_DATA`` gave no data, and how to fix it."""
+    named = f"{how}={str(folder)!r}"
     if not folder.exists():
-        what = f"root={str(folder)!r} does not exist"
+        what = f"{named} does not exist"
     elif not folder.is_dir():
-        what = f"root={str(folder)!r} is a file, not a folder"
+        what = f"{named} is a file, not a folder"
     else:
         names = [n for stems in FASHION_MNIST_FILES.values() for n in stems]
         missing = [n for n in names if _file_in(folder, n) is None]
-        what = (f"root={str(folder)!r} holds no complete copy of Fashion-MNIST "
+        what = (f"{named} holds no complete copy of Fashion-MNIST "
                 f"(missing there: {', '.join(n + '[.gz]' for n in missing)})")
     if download_error is not None:
         what += f"; a download into it was tried and failed: {download_error!r}"
     elif not download:
         what += " (download=False)"
+    places = f"{CACHE_DIR}, ./data, ../data or {DEBIAN_DIR}"
+    if how == ENV_VAR:
+        return (what + f".\nFix: set {ENV_VAR} to the folder that holds the four *-ubyte(.gz) "
+                "files, pass download=True to download them into this folder, or unset "
+                f"{ENV_VAR} to use the first copy found in {places}.")
     return (what + ".\nFix: pass the folder that holds the four *-ubyte(.gz) files, pass "
-            "download=True to download them into this folder, or leave root out to use the "
-            f"first copy found in ${ENV_VAR}, {CACHE_DIR}, ./data, ../data or {DEBIAN_DIR}.")
+            f"download=True to download them into this folder, or leave root out to use ${ENV_VAR} "
+            f"when set, else the first copy found in {places}.")
 
 
 # Where the original files are served (torchvision's mirror first, then the authors' repository),
@@ -199,9 +220,11 @@ def download_fashion_mnist(target: str | os.PathLike = CACHE_DIR,
     """Download the four ``.gz`` files into ``target`` and check their MD5 sums.
 
     Files already there with the right sum are kept, so a second call costs
-    nothing. Each file is written to ``NAME.part`` and renamed only once its
-    sum matches: an interrupted or corrupt download never looks like data.
-    Mirrors are tried in order; the error names every mirror that failed.
+    nothing. Each download goes to a temporary file of its own in ``target``;
+    only once the sum of the bytes on disk matches is it renamed into place,
+    in one atomic step. So an interrupted, corrupt or concurrent download (two
+    notebooks filling one cache) never looks like data and never spoils
+    another's. Mirrors are tried in order; the error names every mirror that failed.
     """
     md5 = FASHION_MNIST_MD5 if md5 is None else md5
     target = Path(target).expanduser()
@@ -210,6 +233,7 @@ def download_fashion_mnist(target: str | os.PathLike = CACHE_DIR,
     for name, expected in md5.items():
         path = target / name
         if not (path.is_file() and _md5(path) == expected):
+            _remove_abandoned(path)
             errors = []
             for mirror in mirrors:
                 try:
@@ -223,6 +247,35 @@ def download_fashion_mnist(target: str | os.PathLike = CACHE_DIR,
     return paths
 
 
+# A temporary download file untouched for this long belongs to a process that was killed: a live
+# download writes at least every 60 s (its read timeout) or fails and deletes its file.
+_ABANDONED_AFTER_S = 3600
+
+
+def _temporary(path: Path) -> Path:
+    """A new, empty file beside ``path`` that no other process or thread uses."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.part")
+        try:
+            with open(tmp, "xb"):  # exclusive: the name is ours alone (umask permissions)
+                return tmp
+        except FileExistsError:
+            continue
+    raise OSError(f"cannot create a temporary file beside {path}")
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete temporary files of ``path``'s downloads that were killed before cleaning up."""
+    import time
+
+    for tmp in path.parent.glob(f".{path.name}.*.part"):
+        try:
+            if time.time() - tmp.stat().st_mtime > _ABANDONED_AFTER_S:
+                tmp.unlink()
+        except OSError:  # removed meanwhile by another process
+            pass
+
+
 def _md5(path: Path) -> str:
     import hashlib
 
@@ -234,15 +287,17 @@ def _md5(path: Path) -> str:
 
 
 def _fetch(url: str, path: Path, expected_md5: str, progress: bool) -> None:
-    """One file from ``url`` to ``path`` via ``path.part``, with a progress bar and an MD5 check."""
-    import hashlib
+    """One file from ``url`` to ``path``, with a progress bar and an MD5 check of what is published.
+
+    The sum is taken of the temporary file read back from disk, not of the bytes as they
+    arrived, so whatever else happened to that file is caught before it gets the real name.
+    """
     import urllib.request
 
-    part = path.with_name(path.name + ".part")
-    digest = hashlib.md5()
+    tmp = _temporary(path)
     bar = None
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             if progress:
                 try:
@@ -253,20 +308,21 @@ def _fetch(url: str, path: Path, expected_md5: str, progress: bool) -> None:
                     bar = None
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
-                digest.update(block)
                 if bar is not None:
                     bar.update(len(block))
+            out.flush()
+            os.fsync(out.fileno())  # on disk before it can carry the real name
+        actual = _md5(tmp)
+        if actual != expected_md5:
+            raise DataFileError(f"{url}: MD5 {actual} differs from the published "
+                                f"{expected_md5}; the download is damaged (deleted).")
+        os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
     except BaseException:
-        part.unlink(missing_ok=True)  # never leave half a file behind
+        tmp.unlink(missing_ok=True)  # never leave half a file behind
         raise
     finally:
         if bar is not None:
             bar.close()
-    if digest.hexdigest() != expected_md5:
-        part.unlink(missing_ok=True)
-        raise DataFileError(f"{url}: MD5 {digest.hexdigest()} differs from the published "
-                            f"{expected_md5}; the download is damaged (deleted).")
-    part.replace(path)
 
 
 # --------------------------------------------------------------------- reading
@@ -282,7 +338,7 @@ def read_idx(path: str | os.PathLike, expected_dims: int | None = None) -> torch
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: a damaged deflate stream
         raise DataFileError(f"{path}: cannot be read ({err}); the file is damaged. "
                             "Delete it and get the data again.") from err
     if len(raw) < 8:
@@ -484,7 +540,7 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
             device = torch.device(device)
         except (RuntimeError, TypeError) as err:
             raise ValueError(f"device {device!r} is not a device: use e.g. 'cpu', 'cuda' or "
-                             "d2l.try_gpu() ({err})") from None
+                             f"d2l.try_gpu() ({err})") from None
     Xtr, ytr = read_fashion_mnist("train", root, download)
     Xte, yte = read_fashion_mnist("test", root, download)
     Xtr, ytr = _subset(Xtr, ytr, subset, seed)

@@ -263,3 +263,84 @@ def test_load_data_accepts_integer_like_sizes(isolated_search):
                                                root=isolated_search / "copy", subset=10)
     X, _ = next(iter(tr))
     assert X.shape == (4, 1, 32, 30) and tr.num_examples == 10
+
+
+# ----------------------------------------------------------------- damage and mistakes
+def test_flipped_bytes_in_a_gz_always_give_a_data_file_error(tmp_path):
+    """A flipped bit anywhere that carries data -- the magic and method bytes (0..2) and
+    everything after the 10-byte header -- is a DataFileError naming the file, never a bare
+    zlib.error. (Bytes 3..9, the flags, time stamp and OS, are not checked by gzip itself.)"""
+    import gzip
+    import random
+
+    g = torch.Generator().manual_seed(1)
+    # mostly dark images with bright strokes: compressible, so Huffman-coded like the real files
+    images = torch.randint(0, 256, (20, 28, 28), generator=g, dtype=torch.uint8)
+    images[torch.rand(images.shape, generator=g) < 0.7] = 0
+    raw_path = write_idx(tmp_path / "raw", images)
+    packed = gzip.compress(raw_path.read_bytes(), mtime=0)
+    rng = random.Random(0)
+    positions = [0, 1, 2] + rng.sample(range(10, len(packed)), 80)
+    bad = tmp_path / "flipped-images-idx3-ubyte.gz"
+    kinds = set()
+    for pos in positions:
+        damaged = bytearray(packed)
+        damaged[pos] ^= 1 << rng.randrange(8)
+        bad.write_bytes(bytes(damaged))
+        with pytest.raises(DataFileError) as err:
+            read_idx(bad)
+        msg = str(err.value)
+        assert "flipped-images-idx3-ubyte.gz" in msg and "get the data again" in msg, (pos, msg)
+        kinds.add(type(err.value.__cause__).__name__)
+    assert "error" in kinds, kinds  # zlib.error among the causes: the case that escaped before
+
+
+def _copy_elsewhere(isolated_search):
+    import cnncourse.data as data
+
+    return make_fake_copy(data.DEBIAN_DIR)  # a copy elsewhere must not hide the mistake
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "junk"])
+def test_cnncourse_data_is_as_explicit_as_root(isolated_search, monkeypatch, kind):
+    _copy_elsewhere(isolated_search)
+    target = isolated_search / "mine"
+    if kind == "file":
+        target.write_text("not a folder")
+    elif kind == "junk":
+        target.mkdir()
+        (target / "notes.txt").write_text("no data here")
+    monkeypatch.setenv("CNNCOURSE_DATA", str(target))
+    with pytest.raises(DataNotFoundError) as err:
+        cnncourse.find_fashion_mnist(download=False)
+    msg = str(err.value)
+    assert f"CNNCOURSE_DATA={str(target)!r}" in msg
+    what = {"missing": "does not exist", "file": "is a file, not a folder",
+            "junk": "holds no complete copy"}[kind]
+    assert what in msg and "unset CNNCOURSE_DATA" in msg
+
+
+def test_cnncourse_data_downloads_into_that_folder(isolated_search, monkeypatch):
+    import cnncourse.data as data
+
+    calls = []
+    monkeypatch.setattr(data, "_download", lambda target: calls.append(target) or
+                        make_fake_copy(target))
+    monkeypatch.setenv("CNNCOURSE_DATA", str(isolated_search / "mine"))
+    found = cnncourse.find_fashion_mnist()
+    assert calls == [isolated_search / "mine"]
+    assert found["train"][0].parent == isolated_search / "mine"
+
+
+def test_an_empty_cnncourse_data_is_unset(isolated_search, monkeypatch):
+    debian = _copy_elsewhere(isolated_search)
+    monkeypatch.setenv("CNNCOURSE_DATA", "")
+    assert cnncourse.find_fashion_mnist(download=False)["test"][0].parent == debian
+
+
+def test_a_device_that_is_no_device_names_torch_s_reason(isolated_search):
+    with pytest.raises(ValueError) as err:
+        cnncourse.load_data_fashion_mnist(8, device="gpu", download=False)
+    msg = str(err.value)
+    assert "{err}" not in msg and "device 'gpu' is not a device" in msg
+    assert "gpu" in msg.split("d2l.try_gpu()", 1)[1], msg  # torch's own words follow
