@@ -72,8 +72,9 @@ def sphinx_build(out: Path, builder: str, overrides: dict, toc: Path = TOC,
 
 
 def nothing_to_translate(msgid: str) -> bool:
-    """True when a message holds no words once code, maths and roles are taken out."""
-    return not re.search(r"[A-Za-z]{2}", UNTRANSLATED.sub("", msgid))
+    """True for display maths (the one kind of message that keeps its line breaks) and for
+    messages that hold no words once code, maths and roles are taken out."""
+    return "\n" in msgid or not re.search(r"[A-Za-z]{2}", UNTRANSLATED.sub("", msgid))
 
 
 def copy_untranslatable(po_path: Path) -> int:
