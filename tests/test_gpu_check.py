@@ -1,22 +1,21 @@
 """tools/gpu_check.py (`make gpu-check`): every step and the summary, at smoke size on the CPU.
 
-The real chapters run under nbval elsewhere; here two tiny notebooks (one passes, one fails
-at an assert), the real scripts/train_alexnet.py in the smoke budget, and stand-in benchmark
-scripts (one writes a result like the real ones, one crashes, one has no CPU size) drive every
-code path of the tool, including the summary files.
+The real chapters run in the smoke book build and the real scripts/train_alexnet.py in
+tests/test_alexnet.py; here two tiny notebooks (one passes, one fails at an assert), a stand-in
+for train_alexnet.py and stand-in benchmark scripts (one writes a result like the real ones, one
+crashes, one has no CPU size) drive every code path of the tool, including the summary files.
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+import gpu_check
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import gpu_check  # noqa: E402
 
 GOOD_BENCH = """
 import json, sys
@@ -27,6 +26,14 @@ json.dump({"summary": summary, "argv": sys.argv[1:]}, open(out, "w"))
 print("fake benchmark done")
 """
 BAD_BENCH = "import sys\nprint('about to fail')\nsys.exit('fake benchmark crashed')\n"
+# What gpu_check reads from scripts/train_alexnet.py's record (the script: tests/test_alexnet.py).
+FAKE_TRAIN_ALEXNET = """
+import json, os, sys
+out = sys.argv[sys.argv.index("--out") + 1]
+run = {"test_acc": [0.5], "epoch_seconds": [2.0]}
+json.dump({"budget": os.environ["CNNCOURSE_BUDGET"], "argv": sys.argv[1:],
+           "runs": {"alexnet_224": run, "alexnet_28": run}}, open(out, "w"))
+"""
 
 
 def _notebook(path: Path, *sources: str) -> Path:
@@ -47,15 +54,13 @@ def test_every_chapter_of_the_book_is_checked():
 
 
 def test_budget_is_full_on_cuda_and_smoke_elsewhere(monkeypatch):
-    import torch
-
     monkeypatch.delenv("CNNCOURSE_BUDGET", raising=False)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert gpu_check.default_budget() == "full"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert gpu_check.default_budget() == "smoke"
+    assert gpu_check.choose_budget(None, "cuda") == "full"
+    assert gpu_check.choose_budget(None, "cuda:1") == "full"
+    assert gpu_check.choose_budget(None, "cpu") == "smoke"
+    assert gpu_check.choose_budget("cpu", "cuda") == "cpu"
     monkeypatch.setenv("CNNCOURSE_BUDGET", "cpu")
-    assert gpu_check.default_budget() == "cpu"
+    assert gpu_check.choose_budget(None, "cuda") == "cpu"
 
 
 def test_check_runs_every_step_and_reports_the_failing_cell(tmp_path, monkeypatch):
@@ -69,6 +74,8 @@ def test_check_runs_every_step_and_reports_the_failing_cell(tmp_path, monkeypatc
                     "print('never reached')")
     (tmp_path / "good_bench.py").write_text(GOOD_BENCH)
     (tmp_path / "bad_bench.py").write_text(BAD_BENCH)
+    (tmp_path / "train_alexnet.py").write_text(FAKE_TRAIN_ALEXNET)
+    monkeypatch.setattr(gpu_check, "TRAIN_ALEXNET", str(tmp_path / "train_alexnet.py"))
     monkeypatch.setattr(gpu_check, "BENCHMARKS", {
         "fast": (str(tmp_path / "good_bench.py"), {"cpu": ["--epochs", "1"]}),
         "broken": (str(tmp_path / "bad_bench.py"), {"cpu": []}),
@@ -95,6 +102,8 @@ def test_check_runs_every_step_and_reports_the_failing_cell(tmp_path, monkeypatc
     assert steps["train_alexnet"]["status"] == "passed", steps["train_alexnet"]["detail"]
     record = json.loads((out / "results" / "alexnet_smoke.json").read_text())
     assert record["budget"] == "smoke" and set(record["runs"]) == {"alexnet_224", "alexnet_28"}
+    assert record["argv"][-2:] == ["--device", "cpu"]
+    assert "alexnet_224: test acc 0.500, 2.0 s/epoch" in steps["train_alexnet"]["detail"]
     assert steps["fast"]["status"] == "passed" and steps["fast"]["ratio"] == 3.5
     bench = json.loads((out / "results" / "bench_fast-cpu.json").read_text())
     assert bench["argv"][:4] == ["--device", "cpu", "--epochs", "1"]
@@ -116,8 +125,14 @@ def test_a_clean_check_passes(tmp_path):
     assert (out / "summary.md").read_text().startswith("# gpu-check: PASSED")
 
 
-def test_bad_options_are_refused(tmp_path):
+def test_bad_options_are_refused(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         gpu_check.main(["--budget", "huge", "--out", str(tmp_path)])
+    assert "--budget 'huge' is not a budget" in capsys.readouterr().err
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "huge")
+    with pytest.raises(SystemExit):
+        gpu_check.main(["--chapters", "none", "--out", str(tmp_path)])
+    assert "CNNCOURSE_BUDGET='huge' is not a budget" in capsys.readouterr().err
+    monkeypatch.delenv("CNNCOURSE_BUDGET")
     with pytest.raises(SystemExit):
         gpu_check.main(["--benchmarks", "resnet", "--chapters", "none", "--out", str(tmp_path)])

@@ -29,7 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGETS = ("smoke", "cpu", "full")
+# Without CUDA this is a check that every step runs, not a book: the smallest budget.
+DEFAULT_FOR = {"cuda": "full", "cpu": "smoke"}
+TRAIN_ALEXNET = "scripts/train_alexnet.py"
 CELL_TIMEOUT_S = 1800  # per cell, as generous as the book build's longest cell needs
 
 # name -> (script, arguments per budget, result file stem). The benchmarks' own CLI: on CUDA a
@@ -57,16 +59,12 @@ class Outcome:
 
 
 # ------------------------------------------------------------------ choices
-def default_budget() -> str:
-    """``full`` on a CUDA GPU, ``smoke`` elsewhere (CNNCOURSE_BUDGET overrides)."""
-    env = os.environ.get("CNNCOURSE_BUDGET", "").strip().lower()
-    if env:
-        return env
-    try:
-        import torch
-        return "full" if torch.cuda.is_available() else "smoke"
-    except ImportError:
-        return "smoke"
+def choose_budget(explicit: str | None, device: str) -> str:
+    """``--budget``, else CNNCOURSE_BUDGET, else ``full`` on a CUDA device and ``smoke`` elsewhere."""
+    from cnncourse.budget import resolve_budget
+
+    return resolve_budget(explicit, default_for=DEFAULT_FOR,
+                          cuda=device.startswith("cuda")).name
 
 
 def book_chapters(root: Path = ROOT) -> list[Path]:
@@ -104,10 +102,8 @@ def run_notebook(path: Path, budget: str, out_dir: Path, timeout: int = CELL_TIM
 
     outcome = Outcome("chapter", path.stem)
     nb = nbformat.read(path, as_version=4)
-    # the kernel inherits this process's environment: the budget and this checkout first
+    # the kernel inherits this process's environment (main() restores it afterwards)
     os.environ["CNNCOURSE_BUDGET"] = budget
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
     os.environ.setdefault("MPLBACKEND", "Agg")
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(path.parent)}})
@@ -142,7 +138,6 @@ def run_notebook(path: Path, budget: str, out_dir: Path, timeout: int = CELL_TIM
 # ------------------------------------------------------------------ scripts, benchmarks
 def _run(cmd: list[str], budget: str, log: Path, timeout: int) -> tuple[int, float]:
     env = dict(os.environ, CNNCOURSE_BUDGET=budget, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     start = time.perf_counter()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
@@ -166,8 +161,9 @@ def run_train_alexnet(budget: str, device: str, out_dir: Path, timeout: int) -> 
     """scripts/train_alexnet.py in this budget; its record goes to the results folder."""
     outcome = Outcome("script", "train_alexnet")
     result = out_dir / "results" / f"alexnet_{budget}.json"
+    result.parent.mkdir(parents=True, exist_ok=True)
     log = out_dir / "logs" / "train_alexnet.log"
-    rc, outcome.seconds = _run([sys.executable, "scripts/train_alexnet.py", "--out", str(result),
+    rc, outcome.seconds = _run([sys.executable, TRAIN_ALEXNET, "--out", str(result),
                                 "--device", device], budget, log, timeout)
     outcome.files = [str(log)] + ([str(result)] if result.exists() else [])
     if rc == 0 and result.exists():
@@ -193,6 +189,7 @@ def run_benchmark(name: str, device: str, out_dir: Path, timeout: int,
         outcome.detail = f"not run on {kind}: one epoch there takes too long for this check"
         return outcome
     result = out_dir / "results" / f"bench_{name}-{kind}.json"
+    result.parent.mkdir(parents=True, exist_ok=True)
     log = out_dir / "logs" / f"bench_{name}.log"
     rc, outcome.seconds = _run([sys.executable, script, "--device", device, *sizes[kind],
                                 "--out", str(result)], budget, log, timeout)
@@ -219,8 +216,8 @@ def environment(device: str) -> dict:
            "device_name": (torch.cuda.get_device_name(0) if device.startswith("cuda")
                            else "CPU"),
            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    sys.path.insert(0, str(ROOT))
     from cnncourse.provenance import git_commit
+
     env["commit"] = git_commit(ROOT)
     return env
 
@@ -268,19 +265,25 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds per notebook cell, and per script or benchmark")
     args = p.parse_args(argv)
 
-    budget = (args.budget or default_budget()).strip().lower()
-    if budget not in BUDGETS:
-        p.error(f"--budget {budget!r}: use one of {', '.join(BUDGETS)}")
     try:
         import nbclient  # noqa: F401
         import nbformat  # noqa: F401
         import ipykernel  # noqa: F401
         import torch
+
+        import cnncourse  # noqa: F401
     except ImportError as err:
-        p.error(f"{err}: the check needs nbclient, nbformat, ipykernel and torch. On a "
-                "machine without network: 'bash benchmarks/gpu_kit.sh prepare' where pip "
-                "works, carry .kit/, then 'make gpu-check'")
+        p.error(f"{err}: the check needs nbclient, nbformat, ipykernel, torch and cnncourse "
+                "(`make gpu-check` sets them up). On a machine without network: 'bash "
+                "benchmarks/gpu_kit.sh prepare' where pip works, carry .kit/, then "
+                "'make gpu-check'")
+    from cnncourse.budget import BudgetError
+
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        budget = choose_budget(args.budget, device)
+    except BudgetError as err:
+        p.error(str(err))
     out_dir = Path(args.out or os.environ.get("OUT") or ROOT / "_build" / "gpu-check")
     out_dir = out_dir.resolve()
     chapters = ([] if args.chapters == "none" else select(book_chapters(), args.chapters))
