@@ -9,16 +9,13 @@ takes many minutes: use it there only with tiny sizes (the tests do).
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Case, main  # this folder: first on sys.path when run as a script
 
-from torch import nn  # noqa: E402
-
-from common import Case, main  # noqa: E402
-
-# The issue's targets (issue 12): accuracy is compared over 2 epochs (--epochs 2).
+# What the appendix page checks a CUDA result against: the seconds per epoch and the speed-up
+# over d2l the course promises, memory that fits a 16 GB Colab GPU (where readers run this
+# chapter), and no accuracy given up for the speed (compared after 2 epochs: --epochs 2).
 TARGETS = {
     "cuda": [("seconds_per_epoch", "<=", 3.0, "an epoch of Fashion-MNIST in <= 3 s"),
              ("accuracy_ok", ">=", 1.0, "test accuracy no lower than d2l's worst run"),

@@ -53,7 +53,6 @@ import platform
 import re
 import shutil
 import statistics
-import sys
 import threading
 import time
 import warnings
@@ -65,12 +64,10 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+import cnncourse
+from cnncourse.provenance import git_commit
 
-import cnncourse  # noqa: E402
-from cnncourse.provenance import git_commit  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = [
     "Case", "RunResult", "PeakMemory", "bench_cache_dir", "environment", "import_d2l",
@@ -97,7 +94,8 @@ class Case:
     lr: float
     epochs: int
     resize: int | None = None
-    # targets from the issue, per device type: list of (key, comparison, value, words)
+    # what the speed page checks a result against, per device type:
+    # a list of (key, comparison, value, words)
     targets: dict = field(default_factory=dict)
     # extra keyword arguments for cnncourse's train_ch6 only (e.g. {"cuda_graph": True})
     cnn_options: dict = field(default_factory=dict)
@@ -444,7 +442,7 @@ def check_targets(targets: list, measured: dict) -> list[dict]:
 
 
 def summarize(case: Case, device: torch.device, runs: list[RunResult]) -> dict:
-    """Medians, the speed ratio, the accuracy band and the issue's targets for this device."""
+    """Medians, the speed ratio, the accuracy band and the case's targets for this device."""
     timed = [r for r in runs if r.repeat >= 0]
     d2l_runs = [r for r in timed if r.pipeline == "d2l"]
     cnn_runs = [r for r in timed if r.pipeline == "cnncourse"]

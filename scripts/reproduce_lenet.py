@@ -14,14 +14,11 @@ import argparse
 import platform
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-import cnncourse  # noqa: E402
-from cnncourse.models.lenet import lenet  # noqa: E402
+import cnncourse
+from cnncourse.models.lenet import lenet
 
 # What the sources report for this recipe (seed 002: d2l's PyTorch train_ch6 run).
 PUBLISHED = {"loss": 0.469, "train acc": 0.823, "test acc": 0.779,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -24,8 +23,6 @@ import cnncourse
 from cnncourse.models.lenet import lenet
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "tools"))
 
 HAS_D2L = importlib.util.find_spec("d2l") is not None
 needs_d2l = pytest.mark.skipif(
