@@ -69,14 +69,17 @@ setup_run() {
         echo "no $KIT/wheels: run 'bash benchmarks/gpu_kit.sh prepare' where pip works, and carry $KIT" >&2
         exit 2
     fi
-    if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site "$KIT"/wheels/*.whl; then
-        export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-    else  # wheels for another Python (the kit targets the GPU machine's 3.12): use what is here
+    local site=/tmp/site
+    if ! python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target "$site" "$KIT"/wheels/*.whl; then
+        # wheels for another Python (the kit targets the GPU machine's 3.12): use what is here
         echo "gpu_kit: the carried wheels do not install on $(python3 -V); using the installed" \
              "packages and only the carried data" >&2
-        export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+        site=
     fi
+    # The machine's python3 has its own torch but not this checkout's cnncourse (nor, without
+    # the kit, the notebook tools): both come from here, for the scripts and their kernels.
+    export PYTHONPATH="${site:+$site:}$PWD${PYTHONPATH:+:$PYTHONPATH}"
     export CNNCOURSE_DATA="$PWD/$KIT/data" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 }
 
