@@ -1,8 +1,11 @@
 """A chapter on a machine without a checkout, as Colab runs it -- offline.
 
-A fresh virtualenv sees the installed PyTorch (``--system-site-packages``) but
-not ``cnncourse`` (a ``sitecustomize`` hides an editable or PYTHONPATH copy,
-and the kernel asserts it is gone); a stub ``google.colab`` is imported at
+A fresh virtualenv sees the packages of the environment running the tests --
+PyTorch, ipykernel, ... as Colab's machine has them preinstalled -- through a
+``.pth`` file listing that environment's site-packages, but not ``cnncourse``
+(a ``.pth`` path line does not run the editable install's finder, a
+``sitecustomize`` hides a PYTHONPATH copy, and the kernel asserts that the
+package is gone); a stub ``google.colab`` is imported at
 kernel start, as on Colab; the repository is served from a local git URL in
 place of the public one; pip runs with ``--no-index``, so anything it would
 fetch besides cnncourse fails the test. Then the notebook runs top to bottom
@@ -18,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -28,11 +32,10 @@ import pytest
 import torch
 
 import cnncourse.colab
+import sync_notebooks
 from cnncourse.data import DataFileError, DataNotFoundError, _md5, download_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import sync_notebooks  # noqa: E402
 
 CHAPTER = "data"  # the quickest chapter in the smoke budget (about 20 s on 2 cores)
 COLAB_PACKAGES = {"torch", "torchvision", "matplotlib", "numpy", "tqdm"}  # all on stock Colab
@@ -173,19 +176,32 @@ def _snapshot_repository(dest: Path) -> str:
     return "file://localhost" + dest.as_posix()
 
 
+def _installed_package_dirs() -> list[str]:
+    """The site-packages of the interpreter running the tests: a virtualenv's or the system's.
+
+    Not the base interpreter's (``--system-site-packages``): inside a virtualenv that one has
+    neither PyTorch nor ipykernel.
+    """
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dirs if os.path.isdir(d)]
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git (apt-get install git)")
 def test_a_chapter_runs_on_a_colab_like_machine(tmp_path):
     url = _snapshot_repository(tmp_path / "repo")
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
     purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
-    site = Path(subprocess.run([python, "-c", purelib], capture_output=True, text=True,
-                               check=True).stdout.strip())
-    (site / "sitecustomize.py").write_text(HIDE)
-    (site / "google" / "colab").mkdir(parents=True)
-    (site / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s module."""\n')
+    site_dir = Path(subprocess.run([python, "-c", purelib], capture_output=True, text=True,
+                                   check=True).stdout.strip())
+    (site_dir / "machine.pth").write_text("\n".join(_installed_package_dirs()) + "\n")
+    (site_dir / "sitecustomize.py").write_text(HIDE)
+    (site_dir / "google" / "colab").mkdir(parents=True)
+    (site_dir / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s module."""\n')
     kernels = tmp_path / "jupyter" / "kernels" / "colab-like"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps({
@@ -227,6 +243,6 @@ def test_a_chapter_runs_on_a_colab_like_machine(tmp_path):
     assert len(printed.strip().splitlines()) == 1, printed
     assert printed.startswith("cnncourse ") and "Fashion-MNIST" in printed
     assert "no GPU" in printed and "Runtime → Change runtime type → GPU" in printed
-    installed = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
+    installed = {p.name.split("-")[0].lower() for p in site_dir.glob("*.dist-info")}
     assert "cnncourse" in installed
     assert not installed & (COLAB_PACKAGES - {"cnncourse"}), f"pip replaced {installed}"
