@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tools import myst_markdown, sync_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import myst_markdown  # noqa: E402
-import sync_notebooks  # noqa: E402
 
 CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
 by_name = pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
@@ -180,18 +179,147 @@ def test_include_options_lines_and_markers(tmp_path):
     (tmp_path / "m.py").write_text("a = 1\n# start\nb = 2\nc = 3\n# end\nd = 4\n")
     out = _convert("```{literalinclude} m.py\n:start-after: # start\n:end-before: # end\n```",
                    tmp_path)
-    assert out == "```python\nb = 2\nc = 3\n```"
+    assert out == "*From `m.py`*\n\n```python\nb = 2\nc = 3\n```"
     assert _convert("```{literalinclude} m.py\n:lines: 1,3-4\n```", tmp_path) == \
-        "```python\na = 1\nb = 2\nc = 3\n```"
+        "*`m.py`, lines 1,3-4*\n\n```python\na = 1\nb = 2\nc = 3\n```"
     with pytest.raises(myst_markdown.MystError, match="emphasise"):
         _convert("```{literalinclude} m.py\n:emphasise: 1\n```", tmp_path)
+
+
+@pytest.mark.parametrize("spec, bad", [("5-9", "5-9"), ("7", "7"), ("2,7-", "7-"), ("3-2", "3-2"),
+                                       ("0-2", "0-2")])
+def test_include_lines_outside_the_file_are_an_error(tmp_path, spec, bad):
+    (tmp_path / "m.py").write_text("a = 1\nb = 2\nc = 3\nd = 4\n")
+    with pytest.raises(myst_markdown.MystError,
+                       match=rf"m\.py: :lines: {bad} is outside its 4 lines \(lines 1-4\)"):
+        _convert(f"```{{literalinclude}} m.py\n:lines: {spec}\n```", tmp_path)
+    with pytest.raises(myst_markdown.MystError, match=r"not a list of line numbers"):
+        _convert("```{literalinclude} m.py\n:lines: one-two\n```", tmp_path)
+
+
+def test_include_lines_of_a_pyobject_count_from_the_object(tmp_path):
+    (tmp_path / "m.py").write_text("x = 0\n\ndef f():\n    return 1\n")
+    assert _convert("```{literalinclude} m.py\n:pyobject: f\n:lines: 2\n```", tmp_path) == \
+        "*`f`, from `m.py`*\n\n```python\n    return 1\n```"
+    with pytest.raises(myst_markdown.MystError, match=r"m\.py \(:pyobject: f\).*outside its 2"):
+        _convert("```{literalinclude} m.py\n:pyobject: f\n:lines: 3\n```", tmp_path)
 
 
 def test_pyobject_takes_decorators_and_methods(tmp_path):
     (tmp_path / "m.py").write_text("class A:\n    @staticmethod\n    def f():\n        return 1\n"
                                    "\n    def g(self):\n        pass\n")
     out = _convert("```{literalinclude} m.py\n:pyobject: A.f\n```", tmp_path)
-    assert out == "```python\n    @staticmethod\n    def f():\n        return 1\n```"
+    assert out == ("*`A.f`, from `m.py`*\n\n"
+                   "```python\n    @staticmethod\n    def f():\n        return 1\n```")
+
+
+def test_included_code_is_captioned_with_its_file(tmp_path):
+    """Two includes in a row must not read as one block: each gets a caption line."""
+    text = ("```{literalinclude} ../cnncourse/norm.py\n:pyobject: batch_norm\n```\n\n"
+            "```{literalinclude} ../cnncourse/norm.py\n:pyobject: BatchNorm\n```")
+    ctx = myst_markdown.Context(source=ROOT / "chapters" / "x.md")
+    out = myst_markdown.convert(text, ctx)
+    assert "```\n\n*`BatchNorm`, from `cnncourse/norm.py`*\n\n```python" in out
+    assert out.startswith("*`batch_norm`, from `cnncourse/norm.py`*\n\n```python")
+
+
+@by_name
+def test_no_two_code_blocks_touch_in_a_notebook(md):
+    """In Colab two fences with only blank lines between them look like one block."""
+    for cell in _cells(md, "markdown"):
+        text = "".join(cell["source"])
+        touching = re.search(r"^(`{3,})[ \t]*\n(?:[ \t]*\n)*`{3,}\w", text, re.M)
+        assert touching is None, f"{md.name}: code blocks run together: {text[:200]!r}"
+
+
+def _chapter(tmp_path: Path, body: str) -> Path:
+    """A minimal chapter .md: the header, the setup marker, then ``body``."""
+    md = tmp_path / "ch.md"
+    md.write_text("---\njupytext:\n  text_representation:\n    extension: .md\n"
+                  "    format_name: myst\nkernelspec:\n  display_name: Python 3\n"
+                  "  language: python\n  name: python3\n---\n\n# A chapter\n\n"
+                  "```{code-cell} ipython3\n:tags: [remove-cell]\n\n"
+                  f"{sync_notebooks.SETUP_MARKER}\n```\n\n{body}")
+    return md
+
+
+def _line_of(md: Path, text: str) -> int:
+    return md.read_text().splitlines().index(text) + 1
+
+
+@pytest.mark.parametrize("bad, error", [
+    ("```{glossary}", r"the directive \{glossary\}"),
+    ("Press {kbd2}`x` now.", r"the role \{kbd2\}"),
+    ("```{literalinclude} m.py", r"m\.py: :lines: 9 is outside its 1 lines"),
+])
+def test_unknown_markup_names_the_chapter_and_line(tmp_path, bad, error):
+    (tmp_path / "m.py").write_text("a = 1\n")
+    body = ("Some text.\n\n$$\na = b\n$$ (eq-a)\n\n```{code-cell} ipython3\nx = 1\n```\n\n"
+            "```{note}\nA note,\nover lines.\n```\n\n"
+            ":::{admonition} Solution\n:class: dropdown\n\nFirst.\n\n"
+            f"{bad}\n" + (":lines: 9\n" if "literal" in bad else "term\n" if "```" in bad else "")
+            + ("```\n" if "```" in bad else "") + ":::\n")
+    md = _chapter(tmp_path, body)
+    with pytest.raises(myst_markdown.MystError,
+                       match=rf"^ch\.md, line {_line_of(md, bad)}: .*{error}"):
+        sync_notebooks.expected_ipynb(md)
+
+
+def test_hidden_checks_are_collapsed_and_the_setup_cell_is_not(tmp_path):
+    md = _chapter(tmp_path, "```{code-cell} ipython3\n:tags: [remove-cell]\n\n"
+                            "# Shapes quoted above {really}:\nassert 1 + 1 == 2\n```\n\n"
+                            "```{code-cell} ipython3\n:tags: [remove-cell]\n\nassert True\n```\n\n"
+                            "```{code-cell} ipython3\nprint('shown')\n```\n")
+    code = [c for c in json.loads(sync_notebooks.expected_ipynb(md))["cells"]
+            if c["cell_type"] == "code"]
+    setup, first, second, shown = code
+    assert "".join(setup["source"]) == sync_notebooks.setup_cell()
+    assert "cellView" not in setup["metadata"] and "jupyter" not in setup["metadata"]
+    assert "".join(first["source"]) == ("#@title Check: Shapes quoted above really\n"
+                                        "# Shapes quoted above {really}:\nassert 1 + 1 == 2")
+    assert "".join(second["source"]).startswith(f"#@title Check: {sync_notebooks.CHECK_TITLE}\n")
+    for cell in (first, second):
+        assert cell["metadata"]["cellView"] == "form"
+        assert cell["metadata"]["jupyter"] == {"source_hidden": True}
+    assert "".join(shown["source"]) == "print('shown')" and shown["metadata"] == {}
+
+
+@by_name
+def test_every_check_the_book_hides_is_collapsed(md):
+    hidden = len(re.findall(r"```\{code-cell\}[^\n]*\n:tags: \[[^\]]*remove-cell", md.read_text()))
+    code = _cells(md, "code")
+    collapsed = [c for c in code if c["metadata"].get("cellView") == "form"]
+    assert len(collapsed) == hidden - 1  # all but the setup cell
+    for cell in collapsed:
+        assert "".join(cell["source"]).startswith("#@title Check: ")
+        assert cell["metadata"]["jupyter"] == {"source_hidden": True}
+        assert "remove-cell" in cell["metadata"]["tags"]
+    assert not code[0]["metadata"].get("jupyter")
+
+
+def test_check_titles_are_one_short_line():
+    long = "# " + "word " * 40
+    title = sync_notebooks.check_title(long + "\nassert x")
+    assert title.startswith("Check: word word") and title.endswith(" …") and len(title) < 110
+    assert sync_notebooks.check_title("\n") == f"Check: {sync_notebooks.CHECK_TITLE}"
+
+
+def test_a_notebook_edited_by_hand_is_not_overwritten(tmp_path, monkeypatch, capsys):
+    md = _chapter(tmp_path, "Text.\n\n```{code-cell} ipython3\nx = 1\n```\n")
+    nb = md.with_suffix(".ipynb")
+    monkeypatch.setattr(sync_notebooks, "CHAPTERS", tmp_path)
+    assert sync_notebooks.main([]) == 0 and sync_notebooks.edited_cells(nb) == []
+    md.write_text(md.read_text().replace("x = 1", "x = 2"))  # the source changed: regenerate
+    assert sync_notebooks.main([]) == 0 and "x = 2" in nb.read_text()
+    cells = json.loads(nb.read_text())
+    cells["cells"][-1]["source"] = "x = 3  # edited in Jupyter"
+    nb.write_text(json.dumps(cells))
+    edited = nb.read_text()
+    assert sync_notebooks.edited_cells(nb) == [len(cells["cells"])]
+    assert sync_notebooks.main([]) == 1 and nb.read_text() == edited
+    assert "edited in the notebook itself" in capsys.readouterr().out
+    assert sync_notebooks.main(["--check"]) == 1
+    assert sync_notebooks.main(["--force"]) == 0 and "x = 2" in nb.read_text()
 
 
 def test_labelled_equations_refs_and_other_admonitions(tmp_path):

@@ -6,7 +6,9 @@ Sphinx. Everything is rebuilt from the same sources the book uses, at
 generation time:
 
 * ``{literalinclude}`` -> the included code itself (``:pyobject:`` found with
-  ``ast``, the way Sphinx finds it, decorators included), so it cannot drift;
+  ``ast``, the way Sphinx finds it, decorators included), so it cannot drift,
+  under a one-line caption naming the file and object (two includes in a row
+  would otherwise read as one block);
 * ``{cite}`` -> author-year text linked to a "References" list appended to the
   notebook, built from ``book/references.bib`` (with the DOI/URL when the entry
   has one);
@@ -19,7 +21,8 @@ generation time:
   ``$$ ... $$ (label)`` -> a ``\\tag{n}`` equation.
 
 Anything else that looks like a directive or role raises ``MystError`` naming
-the chapter and the markup, so new markup cannot reach a notebook unconverted.
+the chapter, the line and the markup, so new markup cannot reach a notebook
+unconverted.
 """
 from __future__ import annotations
 
@@ -65,10 +68,17 @@ class Context:
     figures_drawn: int = 0                                   # figures converted so far
     equations: dict[str, int] = field(default_factory=dict)  # label -> number
     sections: dict[str, str] = field(default_factory=dict)   # label -> heading text
+    cell_line: int | None = None   # the .md line where the cell being converted starts
+    line: int | None = None        # the .md line being converted (for errors)
 
     def fail(self, what: str) -> MystError:
-        return MystError(f"{self.source.name}: {what}. Teach tools/myst_markdown.py to render it "
+        where = self.source.name if self.line is None else f"{self.source.name}, line {self.line}"
+        return MystError(f"{where}: {what}. Teach tools/myst_markdown.py to render it "
                          "or use other markup.")
+
+    def at(self, offset: int) -> None:
+        """Errors from here on name the cell's line ``offset`` (0-based) of the .md."""
+        self.line = None if self.cell_line is None else self.cell_line + offset
 
 
 # ----------------------------------------------------------------- bibliography
@@ -165,14 +175,25 @@ def _pyobject_lines(path: Path, name: str, ctx: Context) -> tuple[int, int]:
     return first, node.end_lineno
 
 
-def _lines_option(spec: str, n: int) -> list[int]:
+def _lines_option(spec: str, n: int, what: str, ctx: Context) -> list[int]:
+    """0-based indices of ``:lines:`` (``1,3-5,8-``); a range outside the ``n`` lines is an error.
+
+    Sphinx would silently show less (or nothing); a shifted include must fail instead.
+    """
     keep: list[int] = []
     for part in spec.split(","):
         a, dash, b = part.strip().partition("-")
-        lo = int(a) if a else 1
-        hi = (int(b) if b else n) if dash else lo
+        try:
+            lo = int(a) if a else 1
+            hi = (int(b) if b else n) if dash else lo
+        except ValueError:
+            raise ctx.fail(f"literalinclude of {what}: :lines: {spec!r} is not a list of line "
+                           "numbers and ranges such as 1,3-5,8-") from None
+        if not 1 <= lo <= hi <= n:
+            raise ctx.fail(f"literalinclude of {what}: :lines: {part.strip()} is outside its "
+                           f"{n} lines (lines 1-{n})")
         keep += range(lo, hi + 1)
-    return [i - 1 for i in keep if 1 <= i <= n]
+    return [i - 1 for i in keep]
 
 
 _INCLUDE_OPTIONS = {"pyobject", "lines", "start-after", "end-before", "start-at", "end-at",
@@ -188,11 +209,13 @@ def literalinclude(arg: str, options: dict[str, str], ctx: Context) -> list[str]
     if not path.is_file():
         raise ctx.fail(f"literalinclude of {arg}: no such file ({path})")
     lines = path.read_text().splitlines()
+    what = arg
     if "pyobject" in options:
         first, last = _pyobject_lines(path, options["pyobject"], ctx)
         lines = lines[first - 1:last]
+        what = f"{arg} (:pyobject: {options['pyobject']})"
     if "lines" in options:
-        lines = [lines[i] for i in _lines_option(options["lines"], len(lines))]
+        lines = [lines[i] for i in _lines_option(options["lines"], len(lines), what, ctx)]
     for key, after, keep in (("start-after", True, False), ("start-at", True, True),
                              ("end-before", False, False), ("end-at", False, True)):
         if key not in options:
@@ -208,11 +231,24 @@ def literalinclude(arg: str, options: dict[str, str], ctx: Context) -> list[str]
         lines = textwrap.dedent("\n".join(lines)).splitlines()
     lang = options.get("language") or ("python" if path.suffix == ".py" else "")
     fence = "````" if any(line.lstrip().startswith("```") for line in lines) else "```"
-    out = []
     caption = options.get("caption")
-    if caption:
-        out += [f"*{convert_inline(caption, ctx)}*", ""]
-    return out + [fence + lang, *lines, fence]
+    caption = convert_inline(caption, ctx) if caption else _include_caption(path, arg, options)
+    return [f"*{caption}*", "", fence + lang, *lines, fence]
+
+
+def _include_caption(path: Path, arg: str, options: dict[str, str]) -> str:
+    """Where included code comes from, in a few words: a reader can import it from there."""
+    try:
+        shown = path.relative_to(ROOT).as_posix()
+    except ValueError:  # a file outside the repository (tests)
+        shown = arg
+    if "pyobject" in options:
+        return f"`{options['pyobject']}`, from `{shown}`"
+    if "lines" in options:
+        return f"`{shown}`, lines {options['lines']}"
+    if any(k in options for k in ("start-after", "start-at", "end-before", "end-at")):
+        return f"From `{shown}`"
+    return f"`{shown}`"
 
 
 _MIME = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg",
@@ -239,9 +275,10 @@ def figure(arg: str, options: dict[str, str], body: list[str], ctx: Context) -> 
 
 
 def admonition(name: str, arg: str, options: dict[str, str], body: list[str],
-               ctx: Context) -> list[str]:
+               ctx: Context, first: int = 0) -> list[str]:
+    """``first``: the offset of ``body[0]`` in the cell (for the line number of errors)."""
     title = arg or name.capitalize()
-    inner = convert_lines(body, ctx)
+    inner = convert_lines(body, ctx, first)
     classes = options.get("class", "").split()
     if "dropdown" in classes:
         return [f"<details><summary>{convert_inline(title, ctx)}</summary>", "", *inner, "",
@@ -339,10 +376,12 @@ def convert_inline(text: str, ctx: Context) -> str:
 
 
 # ---------------------------------------------------------------------- blocks
-def convert_lines(lines: list[str], ctx: Context) -> list[str]:
+def convert_lines(lines: list[str], ctx: Context, first: int = 0) -> list[str]:
+    """Convert a cell's lines; ``first`` is the offset of ``lines[0]`` in the cell."""
     out: list[str] = []
     i = 0
     while i < len(lines):
+        ctx.at(first + i)
         line = lines[i]
         m = _FENCE_OPEN.match(line)
         if m and _DIRECTIVE.match(m["rest"]):
@@ -352,7 +391,8 @@ def convert_lines(lines: list[str], ctx: Context) -> list[str]:
             elif name == "figure":
                 out += figure(arg, options, body, ctx)
             elif name in _ADMONITIONS:
-                out += admonition(name, arg, options, body, ctx)
+                # the closing fence is lines[i - 1]; the body ends just before it
+                out += admonition(name, arg, options, body, ctx, first + i - 1 - len(body))
             elif name == "math":
                 label = options.get("label") or options.get("name")
                 tex = "\n".join(body)
@@ -384,11 +424,16 @@ def convert_lines(lines: list[str], ctx: Context) -> list[str]:
     return out
 
 
+# Marks where an equation's anchor goes, so that numbering the equations keeps every line where
+# it was in the .md (error messages give line numbers) until the anchors are put in at the end.
+_ANCHOR = re.compile("\x00(?P<label>[^\x00]+)\x00")
+
+
 def _number_equations(text: str, ctx: Context) -> str:
     def tag(m: re.Match) -> str:
         label = m["label"]
         n = ctx.equations[label]
-        return f'<a id="{label}"></a>\n$${m["body"].rstrip()} \\tag{{{n}}}$$'
+        return f'\x00{label}\x00$${m["body"].rstrip()} \\tag{{{n}}}$$'
     return _LABELLED_MATH.sub(tag, text)
 
 
@@ -420,10 +465,16 @@ def scan(markdown_cells: list[str], ctx: Context) -> None:
 
 
 def convert(source: str, ctx: Context) -> str:
-    """One markdown cell of MyST -> Jupyter Markdown."""
+    """One markdown cell of MyST -> Jupyter Markdown.
+
+    Set ``ctx.cell_line`` to the cell's first line in the .md first, so errors name the line.
+    """
     text = _number_equations(source, ctx)
     text = "\n".join(convert_lines(text.splitlines(), ctx))
+    text = _ANCHOR.sub(lambda m: f'<a id="{m["label"]}"></a>\n', text)
     left = LEFTOVER.search(text)
     if left:
+        at = source.find(left[0].strip())
+        ctx.at(source.count("\n", 0, at) if at >= 0 else 0)
         raise ctx.fail(f"markup left after conversion: {left[0]!r}")
     return text
