@@ -8,6 +8,10 @@ the Colab launch button at the Chinese notebook (``chapters/zh_CN/NAME.ipynb``,
 written by ``tools/sync_notebooks.py``), so a reader who starts Colab from a
 Chinese page gets Chinese text around the same code.
 
+It also shows the runs' printed sentences in Chinese on the Chinese pages: the
+outputs come from the English build's execution cache, and each one goes through
+``cnncourse.messages.translate`` (see that module for why).
+
 Registered in ``_config.yml`` under ``sphinx.local_extensions``.
 """
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from docutils import nodes
 from sphinx.application import Sphinx
 
 # (folder of the other edition relative to this one's root, link text, its html lang)
@@ -65,8 +70,25 @@ def add_link(app: Sphinx, pagename: str, templatename: str, context: dict[str, A
         point_launch_at_chinese_notebook(context.get("header_buttons", []), pagename)
 
 
+def translate_outputs(app: Sphinx, doctree: nodes.document) -> None:
+    """Printed results of the (English) run in the page's language."""
+    if edition(app) != "zh_CN":
+        return
+    from cnncourse.messages import translate
+
+    for block in doctree.findall(nodes.literal_block):
+        if "output" not in block["classes"]:
+            continue
+        text = block.astext()
+        chinese = translate(text, "zh_CN")
+        if chinese != text:
+            block.children = [nodes.Text(chinese)]
+            block.rawsource = chinese
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_css_file("lang-switch.css")
+    app.connect("doctree-read", translate_outputs)
     # After sphinx-book-theme (priority 501) has built the launch buttons.
     app.connect("html-page-context", add_link, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
