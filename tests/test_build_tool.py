@@ -15,15 +15,17 @@ def book(tmp_path, monkeypatch):
     (tmp_path / "cnncourse" / "a.py").write_text("x = 1\n")
     (tmp_path / "book" / "results").mkdir(parents=True)
     cache = tmp_path / "_build" / ".jupyter_cache"
-    calls = []
+    calls, exit_codes = [], []
     monkeypatch.setattr(build_book, "ROOT", tmp_path)
     monkeypatch.setattr(build_book, "_data_files", lambda: {"/data/train-images": [10, 1]})
-    monkeypatch.setattr(build_book.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
+    monkeypatch.setattr(build_book.subprocess, "call",
+                        lambda cmd, **kw: calls.append(cmd) or (exit_codes or [0]).pop())
     monkeypatch.delenv("CNNCOURSE_BUDGET", raising=False)
 
-    def run(*argv: str) -> list[str]:
+    def run(*argv: str, rc: int = 0) -> list[str]:
         cache.mkdir(parents=True, exist_ok=True)  # as if the last build had executed pages
-        assert build_book.main(["--budget", "smoke", *argv]) == 0
+        exit_codes[:] = [rc]
+        assert build_book.main(["--budget", "smoke", *argv]) == rc
         return calls[-1]
 
     run.cache = cache
@@ -74,6 +76,18 @@ def test_another_budget_is_noticed_and_the_environment_untouched(book):
     book()
     assert rebuilt(book("--budget", "cpu"), book)  # the later --budget wins
     assert os.environ.get("CNNCOURSE_BUDGET") == before
+
+
+def test_after_a_failed_build_every_page_is_read_again_from_the_cache(book, tmp_path):
+    book()
+    report = tmp_path / "_build" / "html" / "reports" / "chapters" / "lenet.err.log"
+    report.parent.mkdir(parents=True)
+    report.write_text("AssertionError")  # left by a failed chapter
+    cmd = book(rc=1)  # e.g. a chapter failed: Sphinx would keep that page unread next time
+    assert not report.exists(), "an old failure report outlives the build"
+    cmd = book()
+    assert "--all" in cmd and book.cache.exists()  # re-read, executed pages reused
+    assert not rebuilt(book(), book)
 
 
 def test_a_stamp_from_an_older_build_tool_counts_as_stale(book, tmp_path):

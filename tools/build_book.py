@@ -5,8 +5,14 @@ re-reads only pages whose own files changed. A page also shows what its code
 reads: the ``cnncourse`` package (code and data files), the recorded runs in
 ``book/results/``, the installed PyTorch, the Fashion-MNIST files and the run
 budget. This script writes all of those down (names, contents' hashes, versions,
-sizes and times) next to the build; when any differs from the last successful
-build it says what changed, clears the execution cache and re-reads every page.
+sizes and times) next to the build; when any differs from the last build it
+says what changed, clears the execution cache and re-reads every page.
+
+Sphinx also keeps, unread, a page that failed (an execution error or another
+warning under ``-W --keep-going``) if its source did not change, so the build
+after a failed one re-reads every page; the notebooks that did execute come
+from the cache. Failed chapters leave their traceback in
+``_build/html/reports/chapters/NAME.err.log`` (emptied at the start of each build).
 
     python tools/build_book.py                 # budget: CNNCOURSE_BUDGET, else the hardware's
     python tools/build_book.py --budget smoke --out _build/smoke
@@ -92,6 +98,11 @@ def changes(old: dict, new: dict) -> list[str]:
     return said
 
 
+def _write_stamp(stamp_file: Path, inputs: dict, succeeded: bool) -> None:
+    stamp_file.write_text(json.dumps(dict(inputs, succeeded=succeeded), indent=1,
+                                     sort_keys=True) + "\n")
+
+
 def _last_inputs(stamp_file: Path) -> dict | None:
     try:
         last = json.loads(stamp_file.read_text())
@@ -124,26 +135,30 @@ def main(argv: list[str] | None = None) -> int:
     inputs = build_inputs(name)
     last = _last_inputs(stamp_file)
     said = ["no record of the last build"] if last is None else changes(last, inputs)
-    stale = bool(said)
-    if stale:
+    if said:
         shown = "; ".join(said[:8]) + (f"; and {len(said) - 8} more" if len(said) > 8 else "")
         print(f"executing every page again ({shown})", flush=True)
         if cache.exists():
             shutil.rmtree(cache)
+    elif not last.get("succeeded", False):
+        print("reading every page again: the last build did not succeed", flush=True)
+    reread = bool(said) or not last.get("succeeded", False)
+    shutil.rmtree(build / "html" / "reports", ignore_errors=True)
+    build.mkdir(parents=True, exist_ok=True)
+    _write_stamp(stamp_file, inputs, succeeded=False)  # until it has: an interrupted build
     # the jupyter-book of this interpreter's environment, even when its bin/ is not on the PATH
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
     cmd = [jb, "build", str(ROOT), "-W", "-n", "--keep-going"]
     if args.out:
         cmd += ["--path-output", str(out)]
-    if stale:
+    if reread:
         # Sphinx re-reads only pages whose own files changed; a page that merely imports
         # cnncourse would keep its old outputs, so read (and execute) every page again.
         cmd += ["--all"]
     print(f"budget: {name}; running: {' '.join(cmd)}", flush=True)
     rc = subprocess.call(cmd, env=env, cwd=ROOT)
+    _write_stamp(stamp_file, inputs, succeeded=rc == 0)
     if rc == 0:
-        build.mkdir(parents=True, exist_ok=True)
-        stamp_file.write_text(json.dumps(inputs, indent=1, sort_keys=True) + "\n")
         print(f"book: {build / 'html' / 'index.html'}")
     return rc
 
