@@ -16,11 +16,15 @@ execution cache: the code cells are identical, so no chapter runs again.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import sys
 from pathlib import Path
+
+if __package__:
+    from .myst_translate import Translator, load_messages
+else:  # run as a script, python tools/i18n.py: this folder is on sys.path
+    from myst_translate import Translator, load_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = "zh_CN"
@@ -214,6 +218,62 @@ def build(out: Path, execute: bool = True, force_all: bool = False,
     return sphinx_build(build_dir / "html" / LANGUAGE, "html", overrides, toc=chinese_toc(work),
                         doctrees=build_dir / f".doctrees-{LANGUAGE}",
                         warnings_are_errors=warnings_are_errors, force_all=force_all)
+
+
+# ------------------------------------------------------------------ the Chinese notebooks
+NOTEBOOK_FOLDER = "zh_CN"  # chapters/zh_CN/NAME.ipynb, beside chapters/NAME.ipynb
+
+# Around the English setup cell (identical code): from chapters/zh_CN/ in a clone, go up to
+# chapters/ so that every relative path of the chapter means what it means in English; then
+# print the run's sentences in Chinese (cnncourse/messages.py).
+SETUP_BEFORE = """\
+# 简体中文版。在仓库的克隆中运行时先回到 chapters/ 目录，相对路径与英文版相同。
+import os
+if os.path.basename(os.getcwd()) == "zh_CN" and os.path.isdir("../../cnncourse"):
+    os.chdir("..")
+"""
+SETUP_AFTER = """
+# 本章运行时打印的结果（训练过程、结论句）显示为中文
+from cnncourse.messages import install
+install("zh_CN")"""
+
+# What tools/myst_markdown.py writes in English around the translated text.
+NOTEBOOK_WORDS = [
+    (re.compile(r"^## References$", re.M), "## 参考文献"),
+    (re.compile(r"\*\*Fig\. (\d+)\.\*\*"), r"**图 \1**"),
+    (re.compile(r"\[Fig\. (\d+)\]\(#"), r"[图 \1](#"),
+    (re.compile(r"^#@title Check: the text's claims, asserted on this run$", re.M),
+     "#@title 检查：正文的结论，在这次运行上断言"),
+    (re.compile(r"^#@title Check: ", re.M), "#@title 检查："),
+]
+
+
+class ChineseEdition:
+    """What makes a chapter's Chinese notebook differ from its English one; the hooks
+    ``tools/sync_notebooks.py`` calls while it converts the chapter's MyST source.
+
+    The Chinese notebook is made like the English one, from the same source, with each
+    markdown cell translated first (tools/myst_translate.py): includes, citations and
+    admonitions are then converted exactly as in English, and the code cells are the same.
+    """
+
+    def __init__(self, md: Path):
+        page = md.resolve().relative_to(ROOT).with_suffix("").as_posix()
+        self.target = md.parent / NOTEBOOK_FOLDER / md.with_suffix(".ipynb").name
+        self.translate = Translator(load_messages(page))
+
+    def markdown(self, source: str) -> str:
+        """A markdown cell's MyST, translated (before the conversion to notebook markdown)."""
+        return self.translate(source)
+
+    def setup(self, english: str) -> str:
+        return SETUP_BEFORE + english + SETUP_AFTER
+
+    def finish(self, source: str) -> str:
+        """A converted cell with the converter's own English words in Chinese."""
+        for pattern, words in NOTEBOOK_WORDS:
+            source = pattern.sub(words, source)
+        return source
 
 
 def update(out: Path) -> int:

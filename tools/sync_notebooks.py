@@ -33,8 +33,9 @@ import nbformat
 import yaml
 
 if __package__:
-    from . import myst_markdown
+    from . import i18n, myst_markdown
 else:  # run as a script, python tools/sync_notebooks.py: this folder is on sys.path
+    import i18n
     import myst_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,14 +115,18 @@ def _cell_id(i: int, source: str) -> str:
     return hashlib.sha1(f"{i}:{source}".encode()).hexdigest()[:8]
 
 
-def expected_ipynb(md: Path) -> str:
+def expected_ipynb(md: Path, edition: "i18n.ChineseEdition | None" = None) -> str:
+    """The notebook of chapter ``md``; with ``edition``, its translation (tools/i18n.py)."""
     text = md.read_text()
     nb = jupytext.reads(text, fmt="md:myst")
+    for cell in nb.cells if edition else []:
+        if cell.cell_type == "markdown":
+            cell.source = edition.markdown(cell.source)
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or code[0].source.strip() != SETUP_MARKER:
         raise SystemExit(f"{md.name}: the first code cell must be exactly the setup marker\n"
                          f"  {SETUP_MARKER}\n(tagged remove-cell; see tools/sync_notebooks.py)")
-    code[0].source = setup_cell()
+    code[0].source = edition.setup(setup_cell()) if edition else setup_cell()
     for cell in code[1:]:
         if "remove-cell" in cell.metadata.get("tags", []):
             collapse_check(cell)
@@ -135,6 +140,7 @@ def expected_ipynb(md: Path) -> str:
     if references:
         nb.cells.append(nbformat.v4.new_markdown_cell(references))
     for i, cell in enumerate(nb.cells):
+        cell.source = edition.finish(cell.source) if edition else cell.source
         cell.id = _cell_id(i, cell.source)
     # No jupytext pairing in the notebook: jupytext --sync (or Jupyter saving it) must not
     # write this generated text back into the .md.
@@ -153,9 +159,11 @@ def edited_cells(ipynb: Path) -> list[int]:
 def main(argv: list[str]) -> int:
     check, force = "--check" in argv, "--force" in argv
     stale, refused = [], []
-    for md in sorted(CHAPTERS.glob("*.md")):
-        target = md.with_suffix(".ipynb")
-        text = expected_ipynb(md)
+    editions = [(md, None) for md in sorted(CHAPTERS.glob("*.md"))]
+    editions += [(md, i18n.ChineseEdition(md)) for md, _ in editions]  # chapters/zh_CN/
+    for md, edition in editions:
+        target = edition.target if edition else md.with_suffix(".ipynb")
+        text = expected_ipynb(md, edition)
         if target.exists() and target.read_text() == text:
             continue
         stale.append(target)
@@ -163,6 +171,7 @@ def main(argv: list[str]) -> int:
         if edited and not force:
             refused.append((target, md, edited))
         elif not check:
+            target.parent.mkdir(exist_ok=True)
             target.write_text(text)
     for target, md, edited in refused:
         print(f"{target.name}: cell(s) {', '.join(map(str, edited[:10]))} were edited in the "
