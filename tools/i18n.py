@@ -132,6 +132,67 @@ def catalogue_problems(po_path: Path) -> list[str]:
     return problems
 
 
+# ----------------------------------------------------------------------------- glossary
+GLOSSARY_FILE = ROOT / "book" / "zh_CN" / "glossary.md"
+# Terms every catalogue must translate with the glossary's word (at least the stem given here,
+# which the glossary's term contains) and never with the words listed (d2l-zh's, or other usual
+# ones): the terms a reader meets on every page.
+CHECKED_TERMS = {
+    "pooling": ("池化", ["汇聚"]),
+    "stride": ("步幅", ["步长"]),
+    "padding": ("填充", []),
+    "channel": ("通道", []),
+    "fully connected": ("全连接", []),
+    "cross-entropy": ("交叉熵", []),
+    "dropout": ("丢弃", ["暂退"]),
+    "batch normalisation": ("批量归一化", ["规范化"]),
+    "epoch": ("轮", ["周期", "时期"]),
+}
+
+
+def glossary() -> dict[str, tuple[str, str]]:
+    """English term (each of a row's variants) -> (Chinese, d2l-zh's term or '')."""
+    terms: dict[str, tuple[str, str]] = {}
+    for line in GLOSSARY_FILE.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 3 or cells[0] in ("英文", "---"):
+            continue
+        for english in cells[0].split(", "):
+            english = re.sub(r"\s*\(.*\)$", "", english)  # "... (CNN)": the words only
+            if english in terms:
+                raise ValueError(f"{GLOSSARY_FILE.name}: {english!r} is listed twice")
+            terms[english] = (cells[1], cells[2])
+    return terms
+
+
+def _english_term(term: str) -> re.Pattern:
+    words = re.escape(term).replace("is", "i[sz]").replace(r"\ ", r"[\s-]")
+    return re.compile(rf"\b{words}s?\b", re.I)
+
+
+def term_problems(po_path: Path) -> list[str]:
+    """Messages that translate a checked glossary term with another word."""
+    from sphinx_intl import catalog
+
+    terms = glossary()
+    name = po_path.relative_to(CATALOGUES).as_posix()
+    problems = []
+    for m in catalog.load_po(str(po_path)):
+        if not m.id or not m.string or "fuzzy" in m.flags:
+            continue
+        english = UNTRANSLATED.sub("", m.id)
+        chinese = UNTRANSLATED.sub("", m.string)
+        for term, (stem, avoid) in CHECKED_TERMS.items():
+            variants = [t for t, (zh, _) in terms.items() if zh == terms[term][0]]
+            if not any(_english_term(t).search(english) for t in variants):
+                continue
+            wrong = [w for w in [terms[term][1], *avoid] if w and w in chinese]
+            if stem not in chinese or wrong:
+                problems.append(f"{name}: {m.id[:60]!r}: '{term}' is {terms[term][0]} (glossary)"
+                                + (f", not {'/'.join(wrong)}" if wrong else ""))
+    return problems
+
+
 def pages() -> list[str]:
     """Every page of the English book, from ``_toc.yml`` (root first)."""
     import yaml
@@ -160,7 +221,7 @@ def check(only: list[str] | None = None) -> list[str]:
         if not po.exists():
             problems.append(f"{po.relative_to(ROOT)}: missing (run: python tools/i18n.py update)")
             continue
-        problems += catalogue_problems(po)
+        problems += catalogue_problems(po) + term_problems(po)
     return problems
 
 
@@ -185,12 +246,19 @@ def chinese_toc(folder: Path) -> Path:
 
 
 def private_locales(folder: Path) -> Path:
-    """A copy of the catalogues for one build: Sphinx compiles .mo files beside the .po files,
-    and those belong in the build folder, not in the source tree (nor shared by two builds)."""
+    """The catalogues, copied for one build: Sphinx compiles .mo files beside the .po files,
+    and those belong to the build, not to the source tree. Only changed .po files are copied
+    (times kept), so Sphinx re-reads only the pages whose translation changed."""
     target = folder / "locales"
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(LOCALES, target, ignore=shutil.ignore_patterns("*.mo"))
+    wanted = {p.relative_to(LOCALES) for p in LOCALES.rglob("*.po")}
+    for old in target.rglob("*.po") if target.exists() else []:
+        if old.relative_to(target) not in wanted:
+            old.unlink()
+    for rel in wanted:
+        dest = target / rel
+        if not dest.exists() or dest.read_bytes() != (LOCALES / rel).read_bytes():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(LOCALES / rel, dest)
     return target
 
 
@@ -205,19 +273,36 @@ def build(out: Path, execute: bool = True, force_all: bool = False,
     """
     build_dir = out / "_build"
     work = build_dir / ".zh_CN"
+    cache = build_dir / ".jupyter_cache"
+    before = executed_notebooks(cache)
     overrides = {
         "language": LANGUAGE,
         "locale_dirs": [str(private_locales(work))],
         "gettext_compact": False,  # one catalogue per page, as extracted
-        "nb_execution_cache_path": str(build_dir / ".jupyter_cache"),
+        "nb_execution_cache_path": str(cache),
+        "nitpicky": True,  # as the English build (jupyter-book build -n)
         "html_title": ZH_TITLE,
         "html_theme_options": {"extra_footer": ZH_FOOTER},
     }
     if not execute:
         overrides["nb_execution_mode"] = "off"
-    return sphinx_build(build_dir / "html" / LANGUAGE, "html", overrides, toc=chinese_toc(work),
-                        doctrees=build_dir / f".doctrees-{LANGUAGE}",
-                        warnings_are_errors=warnings_are_errors, force_all=force_all)
+    rc = sphinx_build(build_dir / "html" / LANGUAGE, "html", overrides, toc=chinese_toc(work),
+                      doctrees=build_dir / f".doctrees-{LANGUAGE}",
+                      warnings_are_errors=warnings_are_errors, force_all=force_all)
+    again = executed_notebooks(cache) - before
+    if execute and again:
+        print(f"the execution cache lacked {len(again)} chapter(s), executed for the Chinese "
+              f"book: {', '.join(sorted(again))} (build the English book first)")
+    return rc
+
+
+def executed_notebooks(cache: Path) -> set[str]:
+    """(source, cache key) of every notebook in a jupyter-cache folder."""
+    if not cache.exists():
+        return set()
+    from jupyter_cache import get_cache
+
+    return {f"{Path(r.uri).name}@{r.hashkey[:8]}" for r in get_cache(str(cache)).list_cache_records()}
 
 
 # ------------------------------------------------------------------ the Chinese notebooks
