@@ -22,7 +22,7 @@ from torch import nn
 
 from .data import FASHION_MNIST_LABELS, get_fashion_mnist_labels
 from .plot import show_images
-from .train import _model_device
+from .evaluate import model_device
 
 __all__ = [
     "Table",
@@ -41,7 +41,7 @@ def predict_labels(net: nn.Module, data_iter: Iterable,
     One pass in eval mode without gradients; the basis for every other helper here,
     so a confusion matrix and an accuracy computed from it always agree.
     """
-    device = torch.device(device) if device is not None else _model_device(net)
+    device = torch.device(device) if device is not None else model_device(net)
     was_training = net.training
     net.eval()
     preds, trues = [], []
@@ -153,7 +153,7 @@ def predict_ch6(net: nn.Module, data_iter: Iterable, n: int = 8, *, only_errors:
     Titles read ``true`` over ``pred``; a wrong prediction's title is red. Returns
     ``(titles, axes)`` so a cell can check what was drawn.
     """
-    device = torch.device(device) if device is not None else _model_device(net)
+    device = torch.device(device) if device is not None else model_device(net)
     was_training = net.training
     net.eval()
     imgs, trues, preds = [], [], []

@@ -1,34 +1,47 @@
-"""Progress within a long epoch: batches done, examples/s and time left (``tqdm``).
+"""What a learner sees while ``train_ch6`` runs: curves or lines, a bar, the closing lines.
 
-``train_ch6`` reports once per epoch (the Animator's curves, or a text line). When
-one epoch takes a while -- AlexNet on a CPU takes many minutes -- a learner should
-not stare at a frozen cell, so ``EpochProgress`` shows a bar, but only once the
-epoch is predicted to take longer than ``min_seconds``: short epochs show none.
+``TrainingDisplay`` gathers it, so the loop makes one call per event (epoch start, batch,
+epoch end). ``EpochProgress`` is the bar within a long epoch -- AlexNet on a CPU takes
+minutes per epoch, and a learner should not stare at a frozen cell -- shown only once the
+epoch is predicted to take longer than ``min_seconds``:
 
-Where the bar goes:
+* in a notebook a person is watching, in *one* IPython display handle that every epoch
+  rewrites (never the hundred ``\\r`` frames a stored output would keep);
+* in a notebook run by an executor (nbclient for the HTML book, nbval, papermill), not at
+  all: nobody watches it, and the executed notebook should keep the results, not the last
+  frame of a bar;
+* in a terminal, ``tqdm.auto``'s usual bar on stderr, cleared at the end of each epoch;
+  nothing when stderr is not a terminal (a log file would collect every frame).
 
-* in a Jupyter kernel, into *one* IPython display handle that every epoch
-  rewrites, so an executed notebook (nbval, the HTML book) keeps exactly one final
-  line, never the hundred frames a ``\\r``-animated bar leaves in a stored output;
-* in a terminal, ``tqdm.auto``'s usual bar on stderr, cleared at the end of each
-  epoch (the epoch's own line follows); nothing when stderr is not a terminal
-  (a log file would collect every frame).
-
-``tqdm.auto`` would draw an ipywidgets bar in a notebook, but a stored notebook
-keeps a widget only as a reference that the HTML book cannot show, and without
-ipywidgets it warns and falls back to ``\\r`` frames; hence the display handle.
+``tqdm.auto`` would draw an ipywidgets bar in a notebook, but without ipywidgets it warns
+and falls back to ``\\r`` frames; hence the display handle.
 """
 from __future__ import annotations
 
 import sys
 import time
+from typing import Iterable
 
-from .plot import in_notebook
+from .plot import Animator, in_notebook
 
-__all__ = ["EpochProgress"]
+__all__ = ["EpochProgress", "TrainingDisplay"]
 
 BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} batches "
               "[{elapsed}<{remaining}{postfix}]")  # tqdm puts ", " before a postfix
+
+
+def _person_watching() -> bool:
+    """Whether a person's frontend sends this kernel its cells (not an executor).
+
+    Executors (nbclient, nbval, papermill) send every cell with ``allow_stdin=False``,
+    because nobody could answer an ``input()``; Jupyter, VS Code and Colab allow it.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    kernel = getattr(get_ipython(), "kernel", None)
+    return bool(getattr(kernel, "_allow_stdin", True))
 
 
 class _DisplayLine:
@@ -61,7 +74,9 @@ class EpochProgress:
     ``start(epoch)`` at the beginning of each epoch, ``update(examples)`` after each
     batch, ``end()`` after it, ``close()`` once at the end. ``min_seconds`` is the
     predicted epoch length (from the time per batch so far, checked after
-    ``look_after`` seconds) above which the bar appears; ``clock`` exists for tests.
+    ``look_after`` seconds) above which the bar appears. ``notebook``: None finds out
+    (in a kernel that an executor runs, no bar at all), True draws into a display
+    handle, False into the terminal. ``clock`` exists for tests.
     """
 
     def __init__(self, num_epochs: int, num_batches: int | None, min_seconds: float = 5.0,
@@ -70,6 +85,7 @@ class EpochProgress:
         self.num_epochs, self.num_batches = num_epochs, num_batches
         self.min_seconds, self.look_after = min_seconds, look_after
         self.notebook = in_notebook() if notebook is None else notebook
+        self.unwatched = notebook is None and self.notebook and not _person_watching()
         self.clock = clock
         self.bar = None
         self.shown = False           # whether any epoch showed a bar
@@ -83,7 +99,7 @@ class EpochProgress:
     def start(self, epoch: int) -> None:
         self._epoch, self._t0 = epoch, self.clock()
         self._batches = self._examples = 0
-        self._decided = not self.num_batches  # no length known: no bar
+        self._decided = not self.num_batches or self.unwatched  # no length known: no bar
         self.bar = None
 
     def _open(self, now: float) -> None:
@@ -137,10 +153,77 @@ class EpochProgress:
         """The epoch is over: the bar shows it complete, then (in a terminal) goes away."""
         if self.bar is not None:
             if not self.bar.disable:
-                self._postfix(self.clock())
-                self.bar.refresh()
+                self.bar.refresh()  # the rate of the last update: training alone
             self.bar.close()
             self.bar = None
 
     def close(self) -> None:
         self.end()
+
+
+class TrainingDisplay:
+    """Curves (``animate``) or one text line per epoch, the bar, and d2l's closing lines.
+
+    ``verbose=False`` prints nothing and shows no bar; ``animate=False`` draws no curves
+    (then each epoch gets a text line). ``progress`` is ``EpochProgress``'s
+    ``min_seconds`` (``True``: 5 s; ``False``: no bar). The figure's x-axis is in
+    epochs from 0: the first points come a fifth of the way into epoch 1.
+    """
+
+    def __init__(self, num_epochs: int, train_iter: Iterable, animate: bool = True,
+                 verbose: bool = True, progress: bool | float = True) -> None:
+        self.verbose = verbose
+        self.num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
+        self.animator = Animator(xlabel="epoch", xlim=[0, num_epochs],
+                                 legend=["train loss", "train acc", "test acc"]) if animate else None
+        self.bar = None
+        if verbose and progress is not False:
+            limit = 5.0 if progress is True else float(progress)
+            self.bar = EpochProgress(num_epochs, self.num_batches, min_seconds=limit,
+                                     look_after=min(1.0, limit / 5))
+        self._epoch = self._batch = 0
+
+    def start(self, history) -> None:
+        if self.verbose:
+            print(f"training on {history.device} (budget: {history.budget})")
+
+    def epoch_start(self, epoch: int) -> None:
+        self._epoch, self._batch = epoch, 0
+        if self.bar is not None:
+            self.bar.start(epoch)
+
+    def batch(self, examples: int, step) -> None:
+        """One batch of ``examples`` is trained; ``step.means()`` gives the curves' points."""
+        self._batch += 1
+        if self.bar is not None:
+            self.bar.update(examples)
+        n = self.num_batches
+        if self.animator is not None and n and (self._batch % max(n // 5, 1) == 0
+                                                or self._batch == n):
+            loss, acc = step.means()  # five host syncs per epoch, not one per batch
+            self.animator.add(self._epoch + self._batch / n, (loss, acc, None))
+
+    def epoch_end(self, history) -> None:
+        if self.bar is not None:
+            self.bar.end()
+        if self.animator is not None:
+            self.animator.add(history.epochs, (None, None, history.test_acc[-1]))
+        if self.verbose and (self.animator is None or not self.animator.live):
+            print(f"epoch {history.epochs}: loss {history.train_loss[-1]:.3f}, train acc "
+                  f"{history.train_acc[-1]:.3f}, test acc {history.test_acc[-1]:.3f}")
+
+    def interrupted(self, history) -> None:
+        if self.verbose:
+            print(f"interrupted: returning the {history.epochs} finished epoch(s)")
+
+    def close(self) -> None:
+        """Draw the final figure (after an error too)."""
+        if self.bar is not None:
+            self.bar.close()
+        if self.animator is not None:
+            self.animator.close()
+
+    def summary(self, history) -> None:
+        """d2l's two closing lines, if an epoch finished."""
+        if self.verbose and history.epochs:
+            print(history.summary())

@@ -17,6 +17,7 @@ until someone reads ``loss_sum`` or ``correct``.
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from typing import Callable
 
@@ -31,8 +32,13 @@ class TrainStep:
 
     ``step(X, y)`` trains on one batch. ``loss_sum`` (sum of loss x batch size),
     ``correct`` (device tensors) and ``count`` (a Python int) hold the totals since
-    the last ``reset()``. ``accuracy(y_hat, y)`` counts the correct predictions of a
-    batch as a device tensor (``cnncourse.accuracy``).
+    the last ``reset()``; ``means()`` reads them. ``accuracy(y_hat, y)`` counts the
+    correct predictions of a batch as a device tensor (``cnncourse.accuracy``).
+
+    Two things happen on the first batch only: ``check(X, y)``, if set, may reject the
+    model before anything trains; and where ``net`` is a ``torch.compile``d model and
+    ``uncompiled`` the model itself, the step is timed (``compile_seconds``) and a
+    compiler failure trains on with ``uncompiled`` (``compiled`` says which one ran).
     """
 
     def __init__(self, net: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer,
@@ -44,12 +50,10 @@ class TrainStep:
         self.loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         self.correct = torch.zeros((), dtype=torch.long, device=self.device)
         self.count = 0
-
-    def reset(self) -> None:
-        """Zero the sums in place (a graph keeps adding to the same tensors)."""
-        self.loss_sum.zero_()
-        self.correct.zero_()
-        self.count = 0
+        self.check: Callable[[torch.Tensor, torch.Tensor], None] | None = None
+        self.uncompiled: nn.Module | None = None
+        self.compile_seconds: float | None = None
+        self._first = True
 
     # autocast's cache of bf16 weight copies; a graph must not use it (see GraphedTrainStep)
     autocast_cache = True
@@ -58,7 +62,8 @@ class TrainStep:
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
                               enabled=self.mixed_precision, cache_enabled=self.autocast_cache)
 
-    def _body(self, X: torch.Tensor, y: torch.Tensor, set_to_none: bool = True) -> None:
+    def train_batch(self, X: torch.Tensor, y: torch.Tensor, set_to_none: bool = True) -> None:
+        """Forward pass, loss, backward pass, optimiser step; add the loss and hits to the sums."""
         self.optimizer.zero_grad(set_to_none=set_to_none)
         with self._autocast():
             y_hat = self.net(X)
@@ -70,8 +75,58 @@ class TrainStep:
             self.correct.add_(self.accuracy(y_hat, y))
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        self._body(X, y)
+        if self._first:
+            return self._first_batch(X, y)
+        self.train_batch(X, y)
         self.count += X.shape[0]
+
+    def reset(self) -> None:
+        """Zero the sums in place (a graph keeps adding to the same tensors)."""
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        self.count = 0
+
+    def means(self) -> tuple[float, float]:
+        """Mean loss and accuracy since the last ``reset()`` (reads the device once)."""
+        if self.count == 0:
+            raise ValueError("no training batch since the last reset: the training data "
+                             "iterator yielded nothing in this epoch")
+        return float(self.loss_sum) / self.count, float(self.correct) / self.count
+
+    @property
+    def compiled(self) -> bool:
+        """Whether training ran through ``torch.compile`` (it was asked for, and it worked)."""
+        return self.uncompiled is not None and self.net is not self.uncompiled
+
+    def _first_batch(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        """The checks, then the first step: a compiling step is timed and may fall back."""
+        self._first = False
+        if self.check is not None:
+            self.check(X, y)
+        start = time.perf_counter()
+        try:
+            self(X, y)
+        except Exception as err:  # noqa: BLE001 -- only a compiler failure is caught
+            if self.uncompiled is None or not _is_compile_error(err):
+                raise
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            warnings.warn(f"compile=True, but torch.compile failed ({type(err).__name__}: "
+                          f"{first[:200]}); training without it. On a CPU torch.compile needs "
+                          "a working C++ compiler.", RuntimeWarning, stacklevel=4)
+            self.net = self.uncompiled  # it failed in the forward pass: nothing was trained
+            self(X, y)
+        if self.uncompiled is not None:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.compile_seconds = time.perf_counter() - start
+
+
+def _is_compile_error(err: Exception) -> bool:
+    try:
+        from torch._dynamo.exc import TorchDynamoException
+    except ImportError:  # pragma: no cover -- very old PyTorch
+        return False
+    return isinstance(err, TorchDynamoException)
 
 
 def graph_capturable(optimizer: torch.optim.Optimizer) -> bool:
@@ -134,7 +189,7 @@ class GraphedTrainStep(TrainStep):
     def _capture(self, X: torch.Tensor, y: torch.Tensor) -> bool:
         self.static_X, self.static_y = X.clone(), y.clone()
         try:
-            self.replay = self._record(lambda: self._body(self.static_X, self.static_y))
+            self.replay = self._record(lambda: self.train_batch(self.static_X, self.static_y))
             return True
         except Exception as err:  # noqa: BLE001 -- any failure means: train eagerly
             self.failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
@@ -148,10 +203,12 @@ class GraphedTrainStep(TrainStep):
             return False
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        if self._first:
+            return self._first_batch(X, y)
         if self.failed is None and self.replay is None:
             if self.eager_steps < self.warmup:
                 with self._side_stream():
-                    self._body(X, y)
+                    self.train_batch(X, y)
                 self.eager_steps += 1
                 self.count += X.shape[0]
                 return
@@ -165,6 +222,6 @@ class GraphedTrainStep(TrainStep):
         else:
             # Another shape, or no graph. Zero the gradients in place rather than dropping
             # them: after a capture they are the graph's own tensors.
-            self._body(X, y, set_to_none=self.replay is None)
+            self.train_batch(X, y, set_to_none=self.replay is None)
             self.eager_steps += 1
         self.count += X.shape[0]

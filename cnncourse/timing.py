@@ -7,7 +7,7 @@ __all__ = ["Accumulator", "Timer"]
 
 
 class Timer:
-    """Record several running times (d2l-compatible)."""
+    """Record several running times (d2l-compatible); ``train_ch6`` times its epochs with it."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
@@ -37,8 +37,9 @@ class Timer:
 class Accumulator:
     """Sum ``n`` running totals (d2l-compatible).
 
-    Values may be tensors: adding device tensors keeps the sum on the device,
-    which is how ``train_ch6`` avoids a host sync per batch.
+    Values may be tensors: adding device tensors keeps the sum on the device, with no
+    host sync until a total is read. ``train_ch6`` itself keeps its sums in
+    ``cnncourse.step.TrainStep``, which adds in place, as a CUDA graph needs.
     """
 
     def __init__(self, n: int) -> None:

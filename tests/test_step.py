@@ -153,22 +153,36 @@ def test_mixed_precision_is_off_on_the_cpu_unless_asked_for():
 
 
 def test_auto_graph_is_silent_when_the_optimizer_cannot_be_recorded():
-    from cnncourse.train import _use_cuda_graph
+    from cnncourse.plan import RunPlan
 
     p = [nn.Parameter(torch.zeros(2))]
-    cuda = torch.device("cuda")  # only the device type is looked at: no GPU needed
     sgd, adam = torch.optim.SGD(p, lr=0.1), torch.optim.Adam(p, lr=0.1)
+
+    def graph(flag, opt, device="cuda"):  # only the device type is looked at: no GPU needed
+        return RunPlan.decide(device, cuda_graph=flag).settle_cuda_graph(opt)
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert _use_cuda_graph("auto", cuda, sgd) is True
-        assert _use_cuda_graph("auto", cuda, adam) is False  # eager, without a word
-        assert _use_cuda_graph(True, cuda, torch.optim.Adam(p, lr=0.1, capturable=True))
-        assert _use_cuda_graph(False, cuda, sgd) is False
+        assert graph("auto", sgd) is True
+        assert graph("auto", adam) is False  # eager, without a word
+        assert graph(True, torch.optim.Adam(p, lr=0.1, capturable=True)) is True
+        assert graph(False, sgd) is False
         for flag in ("auto", True):  # a CPU has no CUDA graphs: nothing to say
-            assert _use_cuda_graph(flag, torch.device("cpu"), adam) is False
+            assert graph(flag, adam, "cpu") is False
     with pytest.warns(RuntimeWarning, match="cuda_graph=True needs an optimizer created with "
                                             "capturable=True"):
-        assert _use_cuda_graph(True, cuda, adam) is False
+        assert graph(True, adam) is False
+
+
+def test_the_plan_asks_adam_for_a_capturable_step_count_only_for_a_graph():
+    from cnncourse.plan import RunPlan, make_optimizer
+
+    net = nn.Linear(2, 2)
+    for device, flag, capturable in (("cuda", "auto", True), ("cuda", False, False),
+                                     ("cpu", "auto", False)):
+        plan = RunPlan.decide(device, cuda_graph=flag)
+        opt = make_optimizer("adam", net, 0.1, capturable=plan.cuda_graph)
+        assert opt.param_groups[0]["capturable"] is capturable
 
 
 def test_cuda_graph_rejects_other_values():

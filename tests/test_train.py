@@ -237,41 +237,6 @@ def test_compile_trains_or_falls_back_with_a_clear_message(monkeypatch):
     assert runs[1].train_loss == runs[0].train_loss  # the failed batch was trained once, eagerly
 
 
-def test_governor_follows_the_load(monkeypatch):
-    from cnncourse import train
-
-    before = torch.get_num_threads()
-    clock = {"t": 100.0}
-    monkeypatch.setattr(train.time, "monotonic", lambda: clock["t"])
-    monkeypatch.setattr(train.os, "cpu_count", lambda: 2)
-    tick = train.os.sysconf("SC_CLK_TCK")
-    state = {"total": 0, "idle": 0, "own": 0.0}
-    monkeypatch.setattr(train._ThreadGovernor, "_read",
-                        staticmethod(lambda: (state["total"], state["idle"], state["own"])))
-
-    def second(others: float, own: float) -> None:  # one second of 2 CPUs
-        clock["t"] += 1.0
-        state["total"] += 2 * tick
-        state["own"] += own
-        state["idle"] += round((2 - others - own) * tick)
-
-    try:
-        torch.set_num_threads(2)
-        gov = train._ThreadGovernor(most=2)
-        second(others=1.0, own=1.0)  # another process keeps a CPU busy
-        gov.check()
-        assert torch.get_num_threads() == 1 and gov.changes == 1
-        second(others=0.0, own=1.0)  # it stopped
-        gov.check()
-        assert torch.get_num_threads() == 2 and gov.changes == 2
-        clock["t"] += 0.5  # within the interval nothing is read or changed
-        state["idle"] = state["total"] = -1
-        gov.check()
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_progress_bar_only_for_long_epochs(monkeypatch):
     from cnncourse.progress import EpochProgress
 
@@ -323,3 +288,193 @@ def test_compile_really_compiles_on_the_cpu():
     assert runs[0].compile_seconds is None and not runs[0].compiled
     assert runs[1].train_loss == pytest.approx(runs[0].train_loss, rel=1e-4)
     assert runs[1].test_acc == runs[0].test_acc  # evaluated by the plain model, in float32
+
+
+# --- what the run did is recorded, and decided without looking at the machine's load ---
+
+def test_history_records_the_plan():
+    torch.manual_seed(0)
+    tr, te = toy_loaders()
+    hist = cnncourse.train_ch6(small_net(), tr, te, 1, 0.5, "cpu", animate=False, verbose=False)
+    plan = hist.plan
+    assert (plan.device, plan.mixed_precision, plan.channels_last, plan.cuda_graph,
+            plan.compile) == ("cpu", False, True, False, False)
+    assert plan.cpu_threads == torch.get_num_threads()
+    assert plan.as_dict()["channels_last"] is True
+    gpu = cnncourse.RunPlan.decide("cuda")  # only the device type is looked at
+    assert gpu.mixed_precision and gpu.channels_last and gpu.cuda_graph and gpu.cpu_threads is None
+    assert not cnncourse.RunPlan.decide("mps").channels_last
+
+
+def _busy_loop():
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.3)
+    return proc
+
+
+def _tiny_conv_run():
+    torch.manual_seed(0)
+    tr, te = toy_loaders(n=128, batch_size=32)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(4 * 14 * 14, 10))
+    return cnncourse.train_ch6(net, tr, te, 2, 0.1, "cpu", animate=False, verbose=False)
+
+
+def test_the_same_seed_gives_the_same_numbers_under_load(monkeypatch):
+    import builtins
+    import os
+
+    opened = []
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: (opened.append(str(f)),
+                                                               real_open(f, *a, **k))[1])
+    monkeypatch.setattr(os, "getloadavg", lambda: pytest.fail("train_ch6 read the load"))
+    quiet = _tiny_conv_run()
+    proc = _busy_loop()
+    try:
+        busy = _tiny_conv_run()
+    finally:
+        proc.terminate()
+        proc.wait()
+    assert not [f for f in opened if f.startswith("/proc")], opened
+    assert busy.plan == quiet.plan
+    assert busy.train_loss == quiet.train_loss and busy.test_acc == quiet.test_acc
+
+
+def test_too_many_cpu_threads_are_capped_with_a_warning(monkeypatch):
+    import cnncourse.plan as plan_mod
+
+    monkeypatch.setattr(plan_mod.os, "cpu_count", lambda: 2)
+    before = torch.get_num_threads()
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = small_net()
+
+        def forward(self, x):
+            seen.append(torch.get_num_threads())
+            return self.body(x)
+
+    tr, te = toy_loaders(n=64)
+    with pytest.warns(RuntimeWarning, match=r"cpu_threads=64, but this machine has 2 logical "
+                                            r"CPUs; using 2") as w:
+        hist = cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", cpu_threads=64,
+                                   animate=False, verbose=False)
+    assert w[0].filename == __file__  # the warning points at the call
+    assert hist.plan.cpu_threads == 2 and set(seen) == {2}
+    assert torch.get_num_threads() == before
+    with pytest.raises(TypeError, match="cpu_threads must be a whole number"):
+        cnncourse.train_ch6(small_net(), tr, te, 1, 0.1, "cpu", cpu_threads=1.5, animate=False)
+
+
+def test_explicit_cpu_threads_hold_while_training_and_are_restored():
+    before = torch.get_num_threads()
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = small_net()
+
+        def forward(self, x):
+            seen.append(torch.get_num_threads())
+            return self.body(x)
+
+    tr, te = toy_loaders(n=64)
+    cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", cpu_threads=1, animate=False,
+                        verbose=False)
+    assert set(seen) == {1} and torch.get_num_threads() == before
+    with cnncourse.limit_cpu_threads("cpu", 1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+# --- bad input: a clear error before any work, never a silent or a raw failure ---
+
+def test_an_empty_training_set_is_refused():
+    _, te = toy_loaders()
+    with pytest.raises(ValueError, match="train_iter has no batches"):
+        cnncourse.train_ch6(small_net(), [], te, 2, 0.1, "cpu", animate=False, verbose=False)
+
+
+def test_a_one_shot_iterator_is_refused_before_training():
+    tr, te = toy_loaders()
+    batches = (b for b in list(tr))
+    with pytest.raises(TypeError, match=r"train_iter is a one-shot iterator \(generator\).*"
+                                        r"first of 3 epochs"):
+        cnncourse.train_ch6(small_net(), batches, te, 3, 0.1, "cpu", animate=False)
+    with pytest.raises(TypeError, match="test_iter is a one-shot iterator"):
+        cnncourse.train_ch6(small_net(), tr, iter(list(te)), 2, 0.1, "cpu", animate=False)
+    # one epoch over a generator is fine: it is iterated once
+    hist = cnncourse.train_ch6(small_net(), (b for b in list(tr)), te, 1, 0.1, "cpu",
+                               animate=False, verbose=False)
+    assert hist.epochs == 1 and hist.num_train_examples == 256
+
+
+def test_evaluating_nothing_is_an_error():
+    with pytest.raises(ValueError, match="evaluate_accuracy_gpu got no batches"):
+        cnncourse.evaluate_accuracy_gpu(small_net(), [])
+    with pytest.raises(ValueError, match="evaluate_loss got no batches"):
+        cnncourse.evaluate_loss(small_net(), [], nn.CrossEntropyLoss())
+
+
+@pytest.mark.parametrize("num_epochs, lr, error, match", [
+    (-1, 0.1, ValueError, "num_epochs must be at least 1, not -1"),
+    (0, 0.1, ValueError, "num_epochs must be at least 1, not 0"),
+    (1.5, 0.1, TypeError, "num_epochs must be a whole number, such as 10, not 1.5"),
+    (2, "0.1", TypeError, r"lr \(the learning rate\) must be a number >= 0, such as 0.9, "
+                          r"not '0.1'"),
+    (2, float("nan"), TypeError, "lr .* not nan"),
+])
+def test_bad_epochs_or_lr_are_named(num_epochs, lr, error, match):
+    tr, te = toy_loaders()
+    with pytest.raises(error, match=match):
+        cnncourse.train_ch6(small_net(), tr, te, num_epochs, lr, "cpu", animate=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_a_model_in_another_precision_is_named(dtype):
+    tr, te = toy_loaders()
+    with pytest.raises(TypeError, match=rf"parameters are {dtype}.*call net.float\(\)"):
+        cnncourse.train_ch6(small_net().to(dtype), tr, te, 1, 0.1, "cpu", animate=False)
+
+
+def test_a_model_without_parameters_is_named():
+    tr, te = toy_loaders()
+    with pytest.raises(ValueError, match="the model has no parameters"):
+        cnncourse.train_ch6(nn.Flatten(), tr, te, 1, 0.1, "cpu", animate=False)
+
+
+def test_unknown_speed_option_is_a_type_error():
+    tr, te = toy_loaders()
+    with pytest.raises(TypeError, match="cuda_grpah"):
+        cnncourse.train_ch6(small_net(), tr, te, 1, 0.1, "cpu", cuda_grpah=True, animate=False)
+
+
+# --- what is shown ---
+
+def test_the_curves_x_axis_starts_at_zero(monkeypatch):
+    import cnncourse.progress as progress
+
+    made = []
+
+    class Recording(cnncourse.Animator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    for module in (progress, cnncourse.train):  # wherever the loop builds its figure
+        monkeypatch.setattr(module, "Animator", Recording, raising=False)
+    torch.manual_seed(0)
+    tr, te = toy_loaders()  # 4 batches per epoch: points at 0.25, 0.5, ... 2.0
+    cnncourse.train_ch6(small_net(), tr, te, 2, 0.5, "cpu", verbose=False)
+    anim = made[0]
+    anim._render()
+    left, right = anim.axes[0].get_xlim()
+    assert (left, right) == (0, 2)
+    assert min(anim.X[0]) == 0.25 and max(x for xs in anim.X for x in xs) == 2

@@ -1,0 +1,79 @@
+"""Evaluation: ``accuracy`` of one batch, ``evaluate_accuracy_gpu`` and ``evaluate_loss`` of a data set.
+
+``train_ch6`` reports, every epoch, exactly what ``evaluate_accuracy_gpu(net, test_iter)``
+returns: one function, in float32, whether training used autocast or not.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+__all__ = ["accuracy", "evaluate_accuracy_gpu", "evaluate_loss", "model_device", "move_loader"]
+
+
+def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of correct predictions (a tensor on y's device: no host sync)."""
+    if y_hat.ndim > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return (y_hat.type(y.dtype) == y).sum()
+
+
+def model_device(net: nn.Module) -> torch.device:
+    """The device of the model's first parameter (the CPU for a model without any)."""
+    p = next(iter(net.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def move_loader(data_iter: Iterable, device: torch.device) -> None:
+    """Move a ``TensorLoader``'s whole data set to ``device`` once; leave other iterables alone."""
+    to = getattr(data_iter, "to", None)
+    if callable(to) and hasattr(data_iter, "images"):
+        to(device)
+
+
+def _no_batches(name: str) -> ValueError:
+    return ValueError(f"{name} got no batches from data_iter, so there is nothing to measure; "
+                      "pass a loader that yields (X, y) batches (a generator that was already "
+                      "used up yields none).")
+
+
+def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> float:
+    """Accuracy of ``net`` on ``data_iter`` (d2l-compatible; one host sync at the end)."""
+    if isinstance(net, nn.Module):
+        net.eval()
+        if device is None:
+            device = model_device(net)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    move_loader(data_iter, device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            if isinstance(X, list):
+                X = [x.to(device) for x in X]
+            else:
+                X = X.to(device)
+            y = y.to(device)
+            correct += accuracy(net(X), y)
+            total += y.numel()
+    if total == 0:
+        raise _no_batches("evaluate_accuracy_gpu")
+    return correct.item() / total
+
+
+def evaluate_loss(net: nn.Module, data_iter: Iterable, loss: Callable, device=None) -> float:
+    """Mean loss of ``net`` over ``data_iter`` (``loss`` must reduce by mean)."""
+    net.eval()
+    device = torch.device(device) if device is not None else model_device(net)
+    move_loader(data_iter, device)
+    total, n = torch.zeros((), device=device), 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            X, y = X.to(device), y.to(device)
+            total += loss(net(X), y) * y.numel()
+            n += y.numel()
+    if n == 0:
+        raise _no_batches("evaluate_loss")
+    return total.item() / n
