@@ -1,15 +1,24 @@
 """In an executed notebook (nbval, the HTML book) train_ch6 leaves exactly one figure."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 
-CELL = f"""
-import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); sys.path.insert(0, {str(ROOT)!r})
+
+@pytest.fixture(autouse=True)
+def kernel_sees_the_tests(monkeypatch):
+    """The kernels below import the toy data and model of test_train (cnncourse is installed)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [
+        str(TESTS), os.environ.get("PYTHONPATH")])))
+
+
+CELL = """
 import torch, cnncourse
 from test_train import toy_loaders, small_net
 torch.manual_seed(0)
@@ -34,8 +43,8 @@ def test_train_ch6_leaves_one_final_figure_in_an_executed_notebook():
     assert not any("batches" in str(o.get("data", "")) for o in outputs)  # short: no bar
 
 
-SLOW_CELL = f"""
-import sys, time; sys.path.insert(0, {str(ROOT / 'tests')!r}); sys.path.insert(0, {str(ROOT)!r})
+SLOW_CELL = """
+import time
 import torch, cnncourse
 from torch import nn
 from test_train import toy_loaders, small_net

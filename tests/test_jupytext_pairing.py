@@ -25,17 +25,19 @@ JUPYTEXT = [sys.executable, "-m", "jupytext"]
 
 def _copy_repository(dest: Path) -> Path:
     """The chapters and what jupytext could look at, in a temporary place; the chapters' folder."""
-    (dest / "chapters").mkdir(parents=True)
-    for pattern in ("*.md", "*.ipynb", "jupytext.toml"):
+    for pattern in ("*.md", "*.ipynb", "*/*.ipynb", "jupytext.toml"):  # */: translations
         for path in (ROOT / "chapters").glob(pattern):
-            shutil.copy2(path, dest / "chapters" / path.name)
+            copy = dest / path.relative_to(ROOT)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
     for name in ("_config.yml", "_toc.yml", "pyproject.toml"):
         shutil.copy2(ROOT / name, dest / name)
     return dest / "chapters"
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("user_pairs_everything", [False, True],
@@ -48,9 +50,9 @@ def test_jupytext_sync_changes_no_chapter(tmp_path, user_pairs_everything):
         (config / "jupytext" / "jupytext.toml").write_text('formats = "ipynb,md:myst"\n')
     env = {**os.environ, "XDG_CONFIG_HOME": str(config), "XDG_CONFIG_DIRS": str(config)}
     before = _snapshot(chapters)
-    for nb in chapters.glob("*.ipynb"):  # the generated notebooks newer than their sources:
-        os.utime(nb)                     # the case in which a paired sync writes the .md
-    for pattern in ("*.ipynb", "*.md"):
+    for nb in chapters.rglob("*.ipynb"):  # the generated notebooks newer than their sources:
+        os.utime(nb)                      # the case in which a paired sync writes the .md
+    for pattern in ("*.ipynb", "*/*.ipynb", "*.md"):
         files = sorted(str(p) for p in chapters.glob(pattern))
         run = subprocess.run([*JUPYTEXT, "--sync", *files], cwd=chapters, env=env,
                              capture_output=True, text=True, timeout=300)

@@ -1,4 +1,4 @@
-"""The chapters as files: paired notebooks in sync, the same setup cell, listed in the TOC,
+"""The chapters as files: generated notebooks in sync, the same setup cell, listed in the TOC,
 and markdown that Jupyter and Colab render (no MyST markup left in any notebook)."""
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import myst_markdown, sync_notebooks
+import myst_markdown  # tools/, on pytest's pythonpath
+import sync_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -307,7 +308,7 @@ def test_check_titles_are_one_short_line():
 def test_a_notebook_edited_by_hand_is_not_overwritten(tmp_path, monkeypatch, capsys):
     md = _chapter(tmp_path, "Text.\n\n```{code-cell} ipython3\nx = 1\n```\n")
     nb = md.with_suffix(".ipynb")
-    monkeypatch.setattr(sync_notebooks, "CHAPTERS", tmp_path)
+    monkeypatch.setattr(sync_notebooks, "editions", lambda: [(md, None)])
     assert sync_notebooks.main([]) == 0 and sync_notebooks.edited_cells(nb) == []
     md.write_text(md.read_text().replace("x = 1", "x = 2"))  # the source changed: regenerate
     assert sync_notebooks.main([]) == 0 and "x = 2" in nb.read_text()
@@ -345,17 +346,19 @@ def test_the_leftover_check_catches_each_kind_of_markup(sample):
 
 def test_book_kernels_run_over_ipc_without_the_tcp_warning(tmp_path):
     """The build's extension (tools/kernel_ipc.py): a kernel in another folder still answers."""
+    import os
     import subprocess
 
     (tmp_path / "chapter").mkdir()
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import kernel_ipc; kernel_ipc.use_ipc()\n"
+        "import kernel_ipc; kernel_ipc.use_ipc()\n"
         "import nbclient, nbformat\n"
         "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('print(6 * 7)')])\n"
         "c = nbclient.NotebookClient(nb, kernel_name='python3', startup_timeout=60,\n"
         "                            resources={'metadata': {'path': 'chapter'}})\n"
         "c.execute(); print(c.km is None, nb.cells[0].outputs[0]['text'].strip())\n")
-    run = subprocess.run([sys.executable, "-c", script, str(ROOT / "tools")], cwd=tmp_path,
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tools")}  # a process of its own: use_ipc patches
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split()[-1] == "42"

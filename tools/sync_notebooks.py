@@ -62,7 +62,8 @@ if importlib.util.find_spec("cnncourse") is None:
             raise RuntimeError("installing cnncourse failed:\\n" + pip.stdout + pip.stderr)
         importlib.invalidate_caches()
     else:
-        sys.path.insert(0, "..")  # a clone of the repository opened without `pip install -e .`
+        raise ModuleNotFoundError("cnncourse is not installed for this kernel: run `pip install "
+                                  "-e .` in the repository root (README.md), then restart it")
 if "google.colab" in sys.modules:
     from cnncourse.colab import prepare
     print(prepare())'''
@@ -156,12 +157,16 @@ def edited_cells(ipynb: Path) -> list[int]:
             if c.get("id") != _cell_id(i, "".join(c.get("source", "")))]
 
 
+def editions() -> list[tuple[Path, "i18n.ChineseEdition | None"]]:
+    """Every notebook to generate: each chapter's, then its Chinese edition's (chapters/zh_CN/)."""
+    chapters = [(md, None) for md in sorted(CHAPTERS.glob("*.md"))]
+    return chapters + [(md, i18n.ChineseEdition(md)) for md, _ in chapters]
+
+
 def main(argv: list[str]) -> int:
     check, force = "--check" in argv, "--force" in argv
     stale, refused = [], []
-    editions = [(md, None) for md in sorted(CHAPTERS.glob("*.md"))]
-    editions += [(md, i18n.ChineseEdition(md)) for md, _ in editions]  # chapters/zh_CN/
-    for md, edition in editions:
+    for md, edition in editions():
         target = edition.target if edition else md.with_suffix(".ipynb")
         text = expected_ipynb(md, edition)
         if target.exists() and target.read_text() == text:
