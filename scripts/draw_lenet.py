@@ -13,17 +13,16 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import matplotlib
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # drawn to a file, also on machines without a display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 
 import cnncourse  # noqa: E402
 from cnncourse.models.lenet import lenet  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FEATURE_COLOR = {"input": "#d9d9d9", "conv": "#9ecae1", "pool": "#c7e9c0", "dense": "#fdd0a2"}
 
@@ -42,7 +41,7 @@ def shapes() -> list[tuple[str, tuple[int, ...]]]:
 
 def draw_stack(ax, x: float, channels: int, size: int, color: str) -> tuple[float, float]:
     """A stack of feature maps: at most 6 offset squares; returns (right edge, top)."""
-    side = 0.3 + 0.06 * size
+    side = 0.3 + 0.045 * size
     shown = min(channels, 6)
     step = 0.12
     for k in reversed(range(shown)):
@@ -67,10 +66,14 @@ def draw(path: Path) -> None:
            "dense"]
     assert len(ops) == len(layers) - 1, (len(ops), len(layers))
     titles = ["input", "C1", "S2", "C3", "S4", "", "F5", "F6", "output"]
-    # Drawn at about the width the book shows it (~750 px), so the text keeps its size there:
-    # 11-13 pt reads as 12-14 px there, instead of the 5 px of a wide figure scaled down.
-    fig, ax = plt.subplots(figsize=(8.6, 3.6))
-    x, gap = 0.0, 1.9
+    # Drawn no wider than the page column shows it (784 px at a 1280-px window), so the
+    # browser never scales it down: 11-13 pt reads as 14-17 px, where a wide figure shrunk
+    # to fit gave 5 px. tests/test_figures.py checks the drawn width and the font sizes.
+    fig, ax = plt.subplots(figsize=(8.0, 3.6))
+    # The dense layers' two-line labels ("dense" over "sigmoid") are wider than the
+    # convolutions' narrow stacks of words, so the gaps before the bars are wider.
+    gaps = [2.2 if nxt[0] == "dense" else 1.9 for nxt in layers[1:]] + [0.0]
+    x = 0.0
     prev_right = None
     for i, (kind, shape) in enumerate(layers):
         left = x
@@ -81,7 +84,7 @@ def draw(path: Path) -> None:
         else:
             right, top = draw_bar(ax, x, shape[0], FEATURE_COLOR[kind])
             label = f"{shape[0]}"
-        ax.text((left + right) / 2, -1.2, label, ha="center", va="top", fontsize=12,
+        ax.text((left + right) / 2, -1.2, label, ha="center", va="top", fontsize=11,
                 fontweight="bold")
         if titles[i]:
             ax.text((left + right) / 2, top + 0.12, titles[i], ha="center", va="bottom",
@@ -94,8 +97,8 @@ def draw(path: Path) -> None:
             ax.text((prev_right + left) / 2, -1.75, ops[i - 1], ha="center", va="top",
                     fontsize=11, color="#222222", linespacing=1.1)
         prev_right = right
-        x = right + gap
-    ax.set_xlim(-0.2, x - gap + 0.2)
+        x = right + gaps[i]
+    ax.set_xlim(-0.2, x + 0.2)
     ax.set_ylim(-3.0, 1.65)
     ax.set_aspect("equal")
     ax.axis("off")
