@@ -20,7 +20,9 @@ from html import escape
 from typing import Any
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.transforms import SphinxTransform
 
 # (folder of the other edition relative to this one's root, link text, its html lang)
 OTHER_EDITION = {
@@ -86,7 +88,35 @@ def translate_outputs(app: Sphinx, doctree: nodes.document) -> None:
             block.rawsource = chinese
 
 
+class TranslateTocCaptions(SphinxTransform):
+    """The captions of the parts of the book ("Foundations"...) in the page's language.
+
+    sphinx-external-toc inserts the toctrees (priority 100) after Sphinx has translated the
+    page (priority 20), so their captions, extracted into the root page's catalogue, are
+    translated here with that same catalogue.
+    """
+    default_priority = 101
+
+    def apply(self, **kwargs: Any) -> None:
+        if edition(self.app) != "zh_CN":
+            return
+        from os import path
+
+        from sphinx.locale import init as init_locale
+        from sphinx.util.i18n import docname_to_domain
+
+        dirs = [path.join(self.env.srcdir, d) for d in self.config.locale_dirs]
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        catalog, found = init_locale(dirs, self.config.language, domain)
+        if not found:
+            return
+        for toctree in self.document.findall(addnodes.toctree):
+            if toctree.get("caption"):
+                toctree["caption"] = catalog.gettext(toctree["caption"])
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_transform(TranslateTocCaptions)
     app.add_css_file("lang-switch.css")
     app.connect("doctree-read", translate_outputs)
     # After sphinx-book-theme (priority 501) has built the launch buttons.
