@@ -135,8 +135,8 @@ CATALOGUE: list[Message] = [
     M("fit on {fit}, validate on {valid}, test on {test} images",
       "用 {fit} 张图像拟合，{valid} 张验证，{test} 张测试"),
     M("pixel values from {lo} to {hi} | mean {mean}", "像素值从 {lo} 到 {hi} | 均值 {mean}"),
-    M("The tensor-resident loader serves batches {x}x as fast as the best per-image pipeline "
-      "on this machine.",
+    M("The tensor-resident loader serves batches {x}x as fast as\n"
+      "the best per-image pipeline on this machine.",
       "在这台机器上，常驻张量的加载器供给批量的速度是最好的逐图像流水线的 {x} 倍。"),
     # ---- mlp_limits (printed wrapped at 70 columns)
     M("The one-hidden-layer MLP has {x}x the parameters of the small CNN.",

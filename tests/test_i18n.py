@@ -216,7 +216,9 @@ def test_install_translates_what_is_printed(capsys, monkeypatch):
 
 def _literal_fragments(template: str) -> list[str]:
     import string
-    return [lit.strip() for lit, *_ in string.Formatter().parse(template) if len(lit.strip()) > 3]
+    # a line break inside a sentence is written "\n" in the f-string that prints it
+    return [lit.strip().replace("\n", "\\n") for lit, *_ in string.Formatter().parse(template)
+            if len(lit.strip()) > 3]
 
 
 def test_each_catalogued_sentence_is_still_printed_somewhere():
