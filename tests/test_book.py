@@ -1,27 +1,138 @@
-"""The book builds with warnings as errors (execution errors included), in the smoke budget."""
+"""The book in the smoke budget: every chapter executes (once per test run) and the build is clean.
+
+One build (``tools/build_book.py --budget smoke``, warnings as errors) executes every chapter
+of ``_toc.yml``; the tests below read what it left: a test per chapter (the failing cell, its
+line in the ``.md`` and the error, when it failed), and one for the build's own warnings. The
+build's execution cache is keyed on everything the pages read (tools/build_book.py), so a run
+with nothing changed reuses the executed chapters. One chapter alone, without the book:
+``CNNCOURSE_BUDGET=smoke python -m pytest --nbval-lax chapters/NAME.ipynb``.
+"""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+import pytest
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
+OUT = Path("_build") / "test-smoke"  # relative to ROOT
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def test_book_builds_without_warnings():
-    out = ROOT / "_build" / "test-smoke"
+def _toc_chapters() -> list[str]:
+    """The chapters of ``_toc.yml`` in book order (``chapters/NAME`` -> ``NAME``)."""
+    def files(node):
+        if isinstance(node, dict):
+            if str(node.get("file", "")).startswith("chapters/"):
+                yield node["file"].split("/", 1)[1]
+            for value in node.values():
+                yield from files(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from files(item)
+    return list(files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+
+
+@dataclass
+class SmokeBuild:
+    returncode: int
+    log: str
+    build: Path  # .../_build
+
+    def executed(self, chapter: str) -> Path:
+        return self.build / "jupyter_execute" / "chapters" / f"{chapter}.ipynb"
+
+    def report(self, chapter: str) -> Path:
+        return self.build / "html" / "reports" / "chapters" / f"{chapter}.err.log"
+
+    def warnings(self) -> str:
+        lines = [ln for ln in ANSI.sub("", self.log).splitlines()
+                 if "WARNING" in ln or "ERROR" in ln or "Error" in ln]
+        return "\n".join(lines[-40:]) or ANSI.sub("", self.log)[-4000:]
+
+
+@pytest.fixture(scope="module")
+def smoke_book() -> SmokeBuild:
     proc = subprocess.run([sys.executable, "tools/build_book.py", "--budget", "smoke",
-                           "--out", str(out.relative_to(ROOT))], cwd=ROOT,
-                          capture_output=True, text=True)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
+                           "--out", str(OUT)], cwd=ROOT, capture_output=True, text=True)
+    return SmokeBuild(proc.returncode, proc.stdout + proc.stderr, ROOT / OUT / "_build")
+
+
+def _where(chapter: str, source: str) -> str:
+    """``chapters/NAME.md:LINE`` of a code cell (the line of its first line of code)."""
+    md = ROOT / "chapters" / f"{chapter}.md"
+    text = md.read_text()
+    at = text.find(source.strip()) if source.strip() else -1
+    return f"chapters/{chapter}.md" + (f":{text.count(chr(10), 0, at) + 1}" if at >= 0 else "")
+
+
+def chapter_failure(build: SmokeBuild, chapter: str) -> str | None:
+    """What went wrong in one chapter of the build, in words; None when it ran to the end."""
+    executed = build.executed(chapter)
+    if executed.exists():
+        nb = nbformat.read(executed, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        for number, cell in enumerate(code, 1):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    trace = ANSI.sub("", "\n".join(out.get("traceback", [])))
+                    first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+                    return (f"{_where(chapter, cell.source)} (code cell {number}: {first!r}) "
+                            f"raised {out['ename']}: {out['evalue']}\n\n{trace[-3000:]}")
+    if build.report(chapter).exists():
+        return f"chapters/{chapter}.md failed:\n{ANSI.sub('', build.report(chapter).read_text())[-3000:]}"
+    log = ANSI.sub("", build.log)
+    # with nb_execution_raise_on_error the build stops at the first failing chapter
+    if re.search(rf"ExecutionError: \S*chapters/{re.escape(chapter)}\.md", log):
+        cell = log.split("An error occurred while executing the following cell:", 1)[-1]
+        return f"chapters/{chapter}.md failed:\n{cell[:3000]}"
+    if not executed.exists():
+        return (f"chapters/{chapter}.md was not executed by the smoke build (the build stopped "
+                f"before it?); the build said:\n{build.warnings()}")
+    return None
+
+
+@pytest.mark.parametrize("chapter", _toc_chapters())
+def test_chapter_runs_in_the_smoke_budget(smoke_book, chapter):
+    failure = chapter_failure(smoke_book, chapter)
+    if failure:
+        pytest.fail(failure, pytrace=False)
+
+
+def test_book_builds_without_warnings(smoke_book):
+    assert smoke_book.returncode == 0, smoke_book.warnings()
     # The kernels talk to the build over IPC (tools/kernel_ipc.py), so ipykernel has no cause to
     # print its TCP warning once per chapter.
-    assert "without encryption" not in log, "a kernel ran over TCP: is kernel_ipc in _config.yml?"
-    html = out / "_build" / "html"
+    assert "without encryption" not in smoke_book.log, \
+        "a kernel ran over TCP: is kernel_ipc in _config.yml?"
+    html = smoke_book.build / "html"
     for page in ["index.html", "book/intro.html"]:
-        assert (html / page).exists() or (html / page.replace("book/", "")).exists(), page
+        assert (html / page).exists(), page
     # MathJax is served by the book itself, not from a CDN (readers offline see formulas).
-    intro = next(p for p in [html / "book" / "intro.html", html / "index.html"] if p.exists())
     assert "cdn.jsdelivr" not in (html / "chapters" / "data.html").read_text()
     assert (html / "_static" / "mathjax").is_dir()
+
+
+def test_a_failing_chapter_is_named_with_its_cell_and_error(tmp_path):
+    """The failure message, on a stand-in build output (no book is built here)."""
+    chapter = _toc_chapters()[0]
+    md = (ROOT / "chapters" / f"{chapter}.md").read_text()
+    source = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", md, re.S)[1]
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("pass"),
+        nbformat.v4.new_code_cell(source, outputs=[nbformat.v4.new_output(
+            "error", ename="AssertionError", evalue="too slow",
+            traceback=["\x1b[31mAssertionError\x1b[39m: too slow"])])])
+    build = SmokeBuild(1, "", tmp_path)
+    build.executed(chapter).parent.mkdir(parents=True)
+    nbformat.write(nb, build.executed(chapter))
+    said = chapter_failure(build, chapter)
+    line = md[:md.find(source.strip())].count("\n") + 1
+    assert said.startswith(f"chapters/{chapter}.md:{line} (code cell 2: ")
+    assert "raised AssertionError: too slow" in said and "\x1b" not in said
+    assert "was not executed" in chapter_failure(build, _toc_chapters()[1])
