@@ -138,8 +138,10 @@ def test_every_message_is_found_in_the_myst_source():
     from sphinx_intl import catalog
 
     for md in CHAPTERS:
-        page = f"chapters/{md.stem}"
-        ids = [m.id for m in catalog.load_po(str(i18n.CATALOGUES / f"{page}.po"))
+        po = i18n.CATALOGUES / "chapters" / f"{md.stem}.po"
+        if not po.exists():
+            continue  # a chapter not in the book yet (test_every_message_... names a missing one)
+        ids = [m.id for m in catalog.load_po(str(po))
                if m.id and "\n" not in m.id and not i18n.nothing_to_translate(m.id)]
         translate = myst_translate.Translator({i: f"«{n}»" for n, i in enumerate(ids)})
         for cell in jupytext.read(md).cells:
