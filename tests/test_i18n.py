@@ -19,7 +19,10 @@ import jupytext
 import pytest
 
 from cnncourse import messages
-from tools import i18n, lang_switch, myst_translate, sync_notebooks
+import i18n
+import lang_switch
+import myst_translate
+import sync_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = Path("_build") / "test-smoke"  # the smoke build of tests/test_book.py
@@ -253,7 +256,7 @@ def test_language_links_point_at_the_same_page():
 def smoke_books():
     """Both editions in the smoke budget. After tests/test_book.py built them (and nothing the
     pages read changed since) only the Chinese build runs again, on that build's cache: seconds."""
-    from tools import build_book
+    import build_book
 
     stamp = ROOT / SMOKE / "_build" / build_book.STAMP
     last = json.loads(stamp.read_text()) if stamp.exists() else {}
