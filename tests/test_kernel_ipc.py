@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from jupyter_client.connect import ConnectionFileMixin
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 
 import kernel_ipc
@@ -18,11 +19,13 @@ TABLE = "_all_trait_default_generators"
 
 @pytest.fixture
 def fresh(monkeypatch, tmp_path):
-    """Undo whatever use_ipc changes in jupyter_client's classes; its folder is ``tmp_path/k``."""
+    """jupyter_client's own defaults (a Sphinx build in this process may have switched them),
+    restored afterwards; use_ipc's folder is ``tmp_path/k``."""
     transport = KernelManager.class_traits()["transport"]
-    monkeypatch.setattr(transport, "default_value", transport.default_value)
+    monkeypatch.setattr(transport, "default_value", "tcp")
     for cls in CLASSES:
-        monkeypatch.setattr(cls, TABLE, dict(getattr(cls, TABLE)))
+        own = {**getattr(cls, TABLE), "ip": ConnectionFileMixin._ip_default}
+        monkeypatch.setattr(cls, TABLE, own)
     folder = tmp_path / "k"
 
     def mkdtemp(prefix=""):
