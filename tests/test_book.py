@@ -85,7 +85,8 @@ def chapter_failure(build: SmokeBuild, chapter: str) -> str | None:
                     return (f"{_where(chapter, cell.source)} (code cell {number}: {first!r}) "
                             f"raised {out['ename']}: {out['evalue']}\n\n{trace[-3000:]}")
     if build.report(chapter).exists():
-        return f"chapters/{chapter}.md failed:\n{ANSI.sub('', build.report(chapter).read_text())[-3000:]}"
+        report = ANSI.sub("", build.report(chapter).read_text())
+        return f"chapters/{chapter}.md failed:\n{report[-3000:]}"
     log = ANSI.sub("", build.log)
     # with nb_execution_raise_on_error the build stops at the first failing chapter
     if re.search(rf"ExecutionError: \S*chapters/{re.escape(chapter)}\.md", log):

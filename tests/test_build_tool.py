@@ -1,4 +1,4 @@
-"""tools/build_book.py: whatever the pages read changes -> the cache is cleared and every page re-read."""
+"""tools/build_book.py: what the pages read changes -> cache cleared, every page read again."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ import build_book
 
 @pytest.fixture
 def book(tmp_path, monkeypatch):
-    """A stand-in repository; ``run()`` builds it (jupyter-book replaced) and returns the command."""
+    """A stand-in repository; ``run()`` builds it (jupyter-book replaced), returns the command."""
     (tmp_path / "cnncourse").mkdir()
     (tmp_path / "cnncourse" / "a.py").write_text("x = 1\n")
     (tmp_path / "book" / "results").mkdir(parents=True)

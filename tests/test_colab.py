@@ -129,8 +129,8 @@ def test_report_downloads_when_no_copy_is_found(monkeypatch, tmp_path):
 
 # ----------------------------------------------------------------- the download
 needs_debian = pytest.mark.skipif(
-    not DEBIAN.is_dir(), reason=f"serves {DEBIAN} as a mirror: apt-get install dataset-fashion-mnist "
-                                "(make test does it as root) enables this test")
+    not DEBIAN.is_dir(), reason=f"serves {DEBIAN} as a mirror: apt-get install "
+                                "dataset-fashion-mnist (make test does it as root) enables this test")
 
 
 @needs_debian

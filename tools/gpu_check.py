@@ -60,7 +60,7 @@ class Outcome:
 
 # ------------------------------------------------------------------ choices
 def choose_budget(explicit: str | None, device: str) -> str:
-    """``--budget``, else CNNCOURSE_BUDGET, else ``full`` on a CUDA device and ``smoke`` elsewhere."""
+    """``--budget``, else CNNCOURSE_BUDGET, else ``full`` on a CUDA device, ``smoke`` elsewhere."""
     from cnncourse.budget import resolve_budget
 
     return resolve_budget(explicit, default_for=DEFAULT_FOR,
