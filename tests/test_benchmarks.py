@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -217,40 +216,6 @@ def test_cases_build_models_of_the_right_shape():
         assert a.model().eval()(torch.zeros(1, 1, 224, 224)).shape == (1, 10)
 
 
-def test_train_ch6_caps_cpu_threads_and_restores_them(monkeypatch):
-    import cnncourse.train as train
-
-    seen = []
-
-    class Spy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
-
-        def forward(self, x):
-            seen.append(torch.get_num_threads())
-            return self.body(x)
-
-    tr, te = fake_cnn_loaders(64, None)
-    before = torch.get_num_threads()
-    cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, verbose=False,
-                        cpu_threads=1)
-    assert set(seen) == {1} and torch.get_num_threads() == before
-    small_box = (train.os.cpu_count() or 1) <= 2
-    # the start-of-run look only; re-deciding during the run is tested in test_train.py
-    monkeypatch.setattr(train._ThreadGovernor, "check", lambda self: None)
-    for busy_elsewhere, capped in ((0.0, False), (1.5, small_box)):
-        monkeypatch.setattr(train, "_busy_cpus_elsewhere", lambda *a, b=busy_elsewhere: b)
-        monkeypatch.setattr(train, "_THREAD_CHOICE", [float("-inf"), None])
-        expected = {1} if capped else {before}
-        seen.clear()
-        cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", animate=False, verbose=False)
-        assert set(seen) == expected and torch.get_num_threads() == before
-        seen.clear()
-        cnncourse.evaluate_accuracy_gpu(Spy(), te, "cpu")  # the test pass alone: the same rule
-        assert set(seen) == expected and torch.get_num_threads() == before
-
-
 def test_limit_cpu_threads_for_hand_written_loops():
     before = torch.get_num_threads()
     with cnncourse.limit_cpu_threads("cpu", 1):
@@ -258,13 +223,6 @@ def test_limit_cpu_threads_for_hand_written_loops():
     assert torch.get_num_threads() == before
     with cnncourse.limit_cpu_threads("cuda", 1):  # only the CPU is capped
         assert torch.get_num_threads() == before
-
-
-def test_busy_cpus_elsewhere_is_a_plausible_count():
-    from cnncourse.train import _busy_cpus_elsewhere
-
-    busy = _busy_cpus_elsewhere(0.05)
-    assert busy is None or 0.0 <= busy <= (os.cpu_count() or 1) + 0.5
 
 
 def test_cpu_threads_must_be_positive():
