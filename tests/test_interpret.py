@@ -1,0 +1,206 @@
+"""cnncourse.attribution and cnncourse.sanity: each from-scratch method against captum's,
+the properties a learner can check by hand, and the two measurements' bookkeeping."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cnncourse import attribution as A
+from cnncourse.models.lenet import lenet_modern
+from cnncourse.models.modern import resnet_28
+from cnncourse.sanity import deletion_curve, randomized_copies, rank, spearman
+
+captum_attr = pytest.importorskip("captum.attr")
+
+
+def _model(builder, seed=0):
+    """A network with random weights and non-trivial batch-norm statistics, in eval mode."""
+    torch.manual_seed(seed)
+    net = builder().double()
+    with torch.no_grad():   # a few training-mode passes so running statistics are not 0/1
+        for _ in range(3):
+            net(torch.rand(16, 1, 28, 28, dtype=torch.float64))
+    return net.eval()
+
+
+NETS = {"lenet": (lenet_modern, "4", 4), "resnet": (resnet_28, "6.relu", 6)}
+by_net = pytest.mark.parametrize("name", NETS)
+
+
+@pytest.fixture
+def images():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(3, 1, 28, 28, generator=g, dtype=torch.float64)
+
+
+TARGET = torch.tensor([0, 3, 7])
+
+
+@by_net
+def test_saliency_is_captum_saliency(name, images):
+    net = _model(NETS[name][0])
+    ours = A.saliency(net, images, TARGET)
+    ref = captum_attr.Saliency(net).attribute(images, target=TARGET, abs=False)
+    torch.testing.assert_close(ours, ref)
+    assert ours.abs().sum() > 0
+
+
+@by_net
+def test_smoothgrad_is_captum_noise_tunnel_with_the_same_noise(name, images):
+    # float32: captum draws its noise in float32 whatever the input's dtype
+    net, images = _model(NETS[name][0]).float(), images.float()
+    torch.manual_seed(5)
+    ref = captum_attr.NoiseTunnel(captum_attr.Saliency(net)).attribute(
+        images, nt_type="smoothgrad", nt_samples=6, stdevs=0.2, target=TARGET, abs=False)
+    torch.manual_seed(5)
+    ours = A.smoothgrad(net, images, TARGET, n=6, sigma=0.2)
+    torch.testing.assert_close(ours, ref)
+    # and it is not the plain gradient
+    assert not torch.allclose(ours, A.saliency(net, images, TARGET))
+
+
+def test_smoothgrad_generator_makes_it_repeatable(images):
+    net = _model(lenet_modern)
+    runs = [A.smoothgrad(net, images, 2, n=4, generator=torch.Generator().manual_seed(3))
+            for _ in range(2)]
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
+
+
+@by_net
+def test_integrated_gradients_is_captum_riemann_right(name, images):
+    net = _model(NETS[name][0])
+    ours = A.integrated_gradients(net, images, TARGET, steps=16)
+    ref = captum_attr.IntegratedGradients(net).attribute(
+        images, baselines=0.0, target=TARGET, n_steps=16, method="riemann_right")
+    torch.testing.assert_close(ours, ref)
+
+
+@by_net
+@pytest.mark.parametrize("window, stride", [(4, 2), (7, 7), (5, 3)])
+def test_occlusion_is_captum_occlusion(name, window, stride, images):
+    net = _model(NETS[name][0])
+    ours = A.occlusion(net, images, TARGET, window=window, stride=stride, fill=0.25)
+    ref = captum_attr.Occlusion(net).attribute(
+        images, sliding_window_shapes=(1, window, window), strides=(1, stride, stride),
+        baselines=0.25, target=TARGET)
+    torch.testing.assert_close(ours.float(), ref)   # captum divides in float32
+
+
+@by_net
+def test_grad_cam_is_captum_layer_grad_cam_upsampled(name, images):
+    builder, node, index = NETS[name]
+    net = _model(builder)
+    ours = A.grad_cam(net, images, TARGET, layer=node)
+    cam = captum_attr.LayerGradCam(net, net[index]).attribute(
+        images, target=TARGET, relu_attributions=True)
+    ref = captum_attr.LayerAttribution.interpolate(cam, (28, 28), interpolate_mode="bilinear")
+    torch.testing.assert_close(ours, ref)
+    assert ours.shape == (3, 1, 28, 28) and (ours >= 0).all() and ours.sum() > 0
+
+
+# ------------------------------------------------- properties to check by hand
+def _linear(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).double().eval()
+
+
+def test_saliency_of_a_linear_model_is_the_target_s_weight_row(images):
+    net = _linear()
+    W = net[1].weight.detach()
+    ours = A.saliency(net, images, TARGET)
+    for i, t in enumerate(TARGET):
+        torch.testing.assert_close(ours[i, 0], W[t].view(28, 28))
+
+
+def test_integrated_gradients_are_complete(images):
+    """The map adds up to score(x) - score(baseline), up to the Riemann sum's error."""
+    net = _model(lenet_modern)
+    baseline = torch.full_like(images, 0.3)
+    ig = A.integrated_gradients(net, images, TARGET, baseline=baseline, steps=256)
+    gap = A.class_scores(net, images, TARGET) - A.class_scores(net, baseline, TARGET)
+    torch.testing.assert_close(ig.sum(dim=(1, 2, 3)), gap.detach(), rtol=0.02, atol=1e-3)
+    # exact for a linear model, with any number of steps
+    lin = _linear()
+    ig = A.integrated_gradients(lin, images, TARGET, steps=2)
+    gap = A.class_scores(lin, images, TARGET) - A.class_scores(lin, torch.zeros_like(images),
+                                                               TARGET)
+    torch.testing.assert_close(ig.sum(dim=(1, 2, 3)), gap.detach())
+
+
+def test_occlusion_of_a_linear_model_is_weight_times_pixel_averaged(images):
+    """With non-overlapping 1x1 windows and fill 0, the drop is exactly w_t * x."""
+    net = _linear()
+    ours = A.occlusion(net, images, 4, window=1, stride=1)
+    torch.testing.assert_close(ours, images * net[1].weight[4].detach().view(1, 1, 28, 28))
+
+
+def test_clear_errors_for_bad_input(images):
+    net = _model(lenet_modern)
+    with pytest.raises(ValueError, match="model.eval"):
+        A.saliency(net.train(), images, 0)
+    net.eval()
+    with pytest.raises(ValueError, match=r"x\[None\]"):
+        A.saliency(net, images[0], 0)
+    with pytest.raises(ValueError, match="one class per image"):
+        A.saliency(net, images, torch.tensor([1, 2]))
+
+
+def test_an_int_target_means_that_class_for_every_image(images):
+    net = _model(lenet_modern)
+    torch.testing.assert_close(A.saliency(net, images, 2),
+                               A.saliency(net, images, torch.tensor([2, 2, 2])))
+
+
+# -------------------------------------------------------------------- measurements
+def test_rank_averages_ties():
+    v = torch.tensor([[3.0, 1.0, 3.0, 2.0, 1.0]])
+    assert rank(v).tolist() == [[3.5, 0.5, 3.5, 2.0, 0.5]]
+
+
+def test_spearman_without_ties_is_the_textbook_formula():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 50, generator=g), torch.randn(4, 50, generator=g)
+    d = rank(a) - rank(b)
+    n = 50
+    torch.testing.assert_close(spearman(a, b), (1 - 6 * (d ** 2).sum(1) / (n * (n * n - 1)))
+                               .float())
+    torch.testing.assert_close(spearman(a, a.exp()), torch.ones(4))     # monotone: 1
+    torch.testing.assert_close(spearman(a, -a), -torch.ones(4))
+    assert spearman(a, torch.zeros_like(a)).eq(0).all()                 # constant: 0
+    with pytest.raises(ValueError, match="one shape"):
+        spearman(a, b[:, :10])
+
+
+def test_randomized_copies_cascade_from_the_top():
+    net = _model(lenet_modern).float()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    state = torch.get_rng_state()
+    copies = randomized_copies(net, ["11", "9", "7", "3", "0"], seed=4)
+    assert torch.equal(torch.get_rng_state(), state)                   # global RNG untouched
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # original too
+    assert [name for name, _ in copies] == ["11", "9", "7", "3", "0"]
+    for i, (_, copy) in enumerate(copies):
+        changed = {k.split(".")[0] for k, v in copy.state_dict().items()
+                   if not torch.equal(v, before[k])}
+        assert changed == {"11", "9", "7", "3", "0"}.intersection(["11", "9", "7", "3", "0"]
+                                                                   [:i + 1])
+    again = randomized_copies(net, ["11", "9"], seed=4)[1][1]
+    assert all(torch.equal(a, b) for a, b in zip(again.parameters(), copies[1][1].parameters()))
+    with pytest.raises(ValueError, match="no convolution"):
+        randomized_copies(net, ["1"])
+
+
+def test_deletion_curve_removes_the_top_ranked_pixels_first(images):
+    net = _linear()
+    x = images[:1]
+    heat = torch.arange(28 * 28, dtype=torch.float64).view(1, 1, 28, 28)  # last pixel first
+    probs = deletion_curve(net, x, 5, heat, [0.0, 0.5, 1.0])
+    assert probs.shape == (3, 1)
+    p = lambda z: net(z).softmax(1)[0, 5]
+    kept = x.clone().flatten()
+    kept[392:] = 0
+    torch.testing.assert_close(probs[:, 0], torch.stack([p(x), p(kept.view_as(x)),
+                                                         p(torch.zeros_like(x))]).detach())
+    with pytest.raises(ValueError, match="one map per image"):
+        deletion_curve(net, x, 5, heat[..., :10], [0.5])
