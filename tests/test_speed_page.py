@@ -78,7 +78,7 @@ def test_accuracy_gap_is_stated_as_measured():
     for rec in records:
         d = rec["summary"]["d2l"]["test_acc_mean"]
         c = rec["summary"]["cnncourse"]["test_acc_mean"]
-        assert f"| {d:.4f} | {c:.4f} | {100 * (c - d):+.1f} points |" in section
+        assert f"| {d:.4f} | {c:.4f} | {100 * (c - d):+.1f} |" in section
     if any(abs(r["summary"]["cnncourse"]["test_acc_mean"] - r["summary"]["d2l"]["test_acc_mean"])
            > 0.01 for r in records):
         assert "being investigated" in section
@@ -90,16 +90,16 @@ def test_same_accuracy_is_said_only_when_measured():
     assert "they end at about the same test accuracy" in same
     assert "being investigated" not in same
     gap = make_speed_page.render([fake_record(d2l_acc=0.77, cnn_acc=0.80)], None)
-    assert "+3.0 points" in gap and "being investigated" in gap
+    assert "| 0.7700 | 0.8000 | +3.0 |" in gap and "being investigated" in gap
     assert "they end at about the same" not in gap
 
 
 def test_summary_gives_both_pipelines_from_the_same_run():
     text = make_speed_page.render([fake_record("cpu"), fake_record("cuda")], None)
     summary = text.split("## The short answer")[1].split("\n## ")[0]
-    assert "| d2l's LeNet-5, 10 epochs | Some CPU, 2 logical CPUs | 2026-01-02 | 1,000 | 3,000 " \
+    assert "| d2l's LeNet-5, 10 epochs | Some CPU, 2 logical CPUs, 2026-01-02 | 1,000 | 3,000 " \
            "| 3.00x |" in summary
-    assert "| NVIDIA Test GPU | 2026-01-02 |" in summary
+    assert "| NVIDIA Test GPU, 2026-01-02 |" in summary
     assert "No GPU measurement" not in text
     cpu_only = make_speed_page.render([fake_record("cpu")], None)
     assert "No GPU measurement has been recorded yet" in cpu_only
@@ -148,7 +148,7 @@ def test_commands_include_a_warm_up_that_is_not_the_default():
 
 def test_numeric_columns_are_right_aligned():
     """Every markdown table column whose cells are all numbers is declared ``---:``."""
-    number = re.compile(r"^[-+]?[\d,]*\.?\d+(x| %| points| MiB)?( \(.*\))?$|^n/a$|^$")
+    number = re.compile(r"^[-+]?[\d,]*\.?\d+(x| %| MiB)?( \(.*\))?$|^n/a$|^$")
     tables = re.findall(r"((?:^\|.*\|\n)+)", real_page(), flags=re.MULTILINE)
     assert tables
     for table in tables:

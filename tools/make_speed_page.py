@@ -138,11 +138,6 @@ def _loadavg(rec: dict) -> str:
     return f"{min(loads):.1f} to {max(loads):.1f}"
 
 
-def _points(a: float, b: float) -> str:
-    """``b - a`` of two accuracies, in percentage points, with its sign."""
-    return f"{100 * (b - a):+.1f} points"
-
-
 def case_label(rec: dict, with_device: bool = True) -> str:
     """The case in words: model, epochs, device and whether cnncourse used a CUDA graph."""
     base = _base_case(rec)
@@ -176,11 +171,11 @@ def _printed_rate(rec: dict, pipeline: str) -> float | None:
 
 def summary_table(records: list[dict]) -> str:
     """One row per case: both pipelines' median rates from the same run, and the ratio."""
-    lines = ["| case | machine | date | d2l, examples/s | cnncourse, examples/s | speed-up |",
-             "|---|---|---|---:|---:|---:|"]
+    lines = ["| case | machine, date | d2l | cnncourse | speed-up |",
+             "|---|---|---:|---:|---:|"]
     for rec in records:
         s = rec["summary"]
-        lines.append(f"| {case_label(rec, with_device=False)} | {_machine(rec)} | {_date(rec)} "
+        lines.append(f"| {case_label(rec, with_device=False)} | {_machine(rec)}, {_date(rec)} "
                      f"| {_rate(s['d2l']['examples_per_sec_median'])} "
                      f"| {_rate(s['cnncourse']['examples_per_sec_median'])} "
                      f"| {s['ratio']:.2f}x |")
@@ -189,29 +184,29 @@ def summary_table(records: list[dict]) -> str:
 
 def accuracy_section(records: list[dict]) -> list[str]:
     """Test accuracy of both pipelines as measured, with the gap stated, not explained away."""
-    lines = ["| case | d2l, test accuracy | cnncourse, test accuracy | difference |",
+    lines = ["| case | d2l | cnncourse | cnncourse − d2l, points |",
              "|---|---:|---:|---:|"]
     spread = 0.0
     for rec in records:
         d, c = rec["summary"]["d2l"], rec["summary"]["cnncourse"]
         lines.append(f"| {case_label(rec)} | {d['test_acc_mean']:.4f} | {c['test_acc_mean']:.4f} "
-                     f"| {_points(d['test_acc_mean'], c['test_acc_mean'])} |")
+                     f"| {100 * (c['test_acc_mean'] - d['test_acc_mean']):+.1f} |")
         spread = max(spread, d["test_acc_max"] - d["test_acc_min"],
                      c["test_acc_max"] - c["test_acc_min"])
     gaps = [rec["summary"]["cnncourse"]["test_acc_mean"] - rec["summary"]["d2l"]["test_acc_mean"]
             for rec in records]
     if max(abs(g) for g in gaps) <= spread + 0.005:
         return ["Both pipelines train the same model with the same hyper-parameters and seed, "
-                "and they end at about the same test accuracy (mean over each pipeline's "
-                "timed runs):", "", *lines, ""]
+                "and they end at about the same test accuracy (final test accuracy, mean over "
+                "each pipeline's timed runs):", "", *lines, ""]
     lenet = [g for rec, g in zip(records, gaps) if _base_case(rec) == "lenet"]
     devices = {rec["device_type"] for rec in records if _base_case(rec) == "lenet"}
     same = (len(devices) > 1 and max(lenet) - min(lenet) <= 0.005
             and abs(lenet[0]) > spread + 0.005)
     return [
         "Both pipelines train the same model with the same hyper-parameters and seed, so the "
-        "faster one should end at about the same test accuracy. They do not quite (mean over "
-        "each pipeline's timed runs):", "", *lines, "",
+        "faster one should end at about the same test accuracy. They do not quite (final test "
+        "accuracy, mean over each pipeline's timed runs):", "", *lines, "",
         "The two pipelines shuffle the data with different code, so their runs are not "
         "identical; but the runs of one pipeline agree with each other to within "
         f"{100 * spread:.1f} points"
@@ -327,15 +322,15 @@ def results_table(rec: dict) -> str:
 
     def rng(p, key, fmt):
         return (f"{fmt(p[key + '_median' if key != 'test_acc' else key + '_mean'])} "
-                f"({fmt(p[key + '_min'])} to {fmt(p[key + '_max'])})")
+                f"({fmt(p[key + '_min'])}–{fmt(p[key + '_max'])})")
 
     acc = lambda x: f"{x:.4f}"  # noqa: E731
     rows = [
-        ("training examples/s, median (min to max)",
+        ("training examples/s: median (range)",
          rng(d, "examples_per_sec", _rate), rng(c, "examples_per_sec", _rate)),
-        ("seconds per epoch, median", f"{d['seconds_per_epoch_median']:.1f}",
+        ("seconds per epoch (median)", f"{d['seconds_per_epoch_median']:.1f}",
          f"{c['seconds_per_epoch_median']:.1f}"),
-        ("final test accuracy, mean (min to max)", rng(d, "test_acc", acc),
+        ("final test accuracy: mean (range)", rng(d, "test_acc", acc),
          rng(c, "test_acc", acc)),
         ("peak GPU memory allocated" if rec["device_type"] == "cuda" else
          "peak memory added during the run (RSS growth + workers)",
@@ -536,7 +531,8 @@ def render(records: list[dict], image_rel: str | None, threads: dict | None = No
            "number on it is typed in by hand.", "", "## The short answer", ""]
     if records:
         out += ["Median training examples per wall-clock second of each pipeline (data "
-                "loading and the test pass included), both measured in the same run:", "",
+                "loading and the test pass included), both pipelines measured in the same "
+                "run:", "",
                 summary_table(records), ""]
         if image_rel:
             # an image, not a numbered figure: Sphinx numbers figures across the whole
