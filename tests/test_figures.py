@@ -49,3 +49,15 @@ def test_speed_chart_text_is_at_least_13_px_in_the_book():
     smallest_pt = _smallest_fontsize(chart)
     scale = BOOK_WIDTH_PX / _svg_width_px(svg)
     assert smallest_pt * 96 / 72 * scale >= MIN_TEXT_PX, (smallest_pt, scale)
+
+
+def test_alexnet_block_diagram_text_is_at_least_13_px_in_the_book():
+    """The AlexNet chapter draws LeNet and AlexNet side by side in one of its cells (shown
+    as SVG at its drawn width, 96 px per inch, unless the column is narrower)."""
+    chapter = (ROOT / "chapters" / "alexnet.md").read_text()
+    start = chapter.index("def draw_architecture")
+    cell = chapter[start:chapter.index("```", start)]
+    width_in = float(re.search(r"plt\.subplots\([^)]*figsize=\(([\d.]+),", cell).group(1))
+    width_px = width_in * 96
+    assert width_px <= BOOK_WIDTH_PX, f"{width_px:.0f} px: the browser would shrink it"
+    assert _smallest_fontsize(cell) * 96 / 72 >= MIN_TEXT_PX, _smallest_fontsize(cell)
