@@ -41,10 +41,18 @@ py=$env_dir/bin/python
 want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 stamp=$env_dir/.cnncourse-requirements
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing requirements.txt and cnncourse into $env_dir (first run: PyTorch is ~5.5 GB with CUDA, ~0.7 GB CPU-only; see README)"
-  "$py" -m pip install -q --upgrade pip setuptools >&2
-  "$py" -m pip install -q -r requirements.txt >&2
-  "$py" -m pip install -q --no-deps --no-build-isolation -e . >&2
+  log "installing requirements.txt and cnncourse into $env_dir (the first time: about 6 GB with PyTorch's CUDA build; README: a CPU-only PyTorch)"
+  # pip's and setuptools' notices go to a log, shown when a step fails
+  pip_log=$env_dir/.cnncourse-setup.log
+  : > "$pip_log"
+  for args in "--upgrade pip setuptools" "-r requirements.txt" "--no-deps --no-build-isolation -e ."; do
+    # shellcheck disable=SC2086  # the arguments are split on purpose
+    if ! "$py" -m pip install -q $args >>"$pip_log" 2>&1; then
+      tail -n 30 "$pip_log" >&2
+      log "pip install $args failed (whole log: $pip_log)"
+      exit 1
+    fi
+  done
   echo "$want" > "$stamp"
 fi
 
