@@ -14,7 +14,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-__all__ = ["check_arguments", "check_output_width"]
+__all__ = ["check_arguments", "check_output_width", "output_width_check"]
 
 
 def check_arguments(net: nn.Module, train_iter: Iterable, test_iter: Iterable,
@@ -65,3 +65,9 @@ def check_output_width(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
     if (num_classes is not None and out.shape[1] != need) or out.shape[1] < need:
         raise ValueError(f"the model's last layer has {out.shape[1]} outputs but the data has "
                          f"{need} classes; make the last layer nn.Linear(..., {need}).")
+
+
+def output_width_check(net: nn.Module, train_iter: Iterable):
+    """``check_output_width`` for ``net`` and the classes of ``train_iter``, as ``check(X, y)``."""
+    num_classes = getattr(train_iter, "num_classes", None)
+    return lambda X, y: check_output_width(net, X, y, num_classes)

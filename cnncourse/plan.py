@@ -19,7 +19,7 @@ import contextlib
 import numbers
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import torch
@@ -44,7 +44,7 @@ class RunPlan:
     cuda_graph: bool           # record the step as a CUDA graph and replay it
     compile: bool              # torch.compile the model for training
     cpu_threads: int | None    # PyTorch threads while training on the CPU; None elsewhere
-    graph_required: bool = False  # cuda_graph=True: say so when it cannot be honoured
+    graph_required: bool = field(default=False, repr=False)  # cuda_graph=True was passed
 
     @classmethod
     def decide(cls, device, mixed_precision: bool | None = None,

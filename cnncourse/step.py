@@ -63,7 +63,7 @@ class TrainStep:
                               enabled=self.mixed_precision, cache_enabled=self.autocast_cache)
 
     def train_batch(self, X: torch.Tensor, y: torch.Tensor, set_to_none: bool = True) -> None:
-        """Forward pass, loss, backward pass, optimiser step; add the loss and hits to the sums."""
+        """Forward, loss, backward, optimiser step; then add loss and hits to the sums."""
         self.optimizer.zero_grad(set_to_none=set_to_none)
         with self._autocast():
             y_hat = self.net(X)

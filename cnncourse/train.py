@@ -19,14 +19,13 @@ epoch you wait for (data and test pass included); errors that say what to change
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
 from .budget import budget
-from .checks import check_arguments, check_output_width
+from .checks import check_arguments, output_width_check
 from .device import try_gpu
 from .evaluate import accuracy, evaluate_accuracy_gpu, evaluate_loss
 from .plan import RunPlan, limit_cpu_threads
@@ -145,9 +144,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     timer = Timer()
     try:
         with plan.applied(net, loss, optimizer, lr, history) as step:
-            # the first batch checks that the model returns one score per class
-            step.check = partial(check_output_width, net,
-                                 num_classes=getattr(train_iter, "num_classes", None))
+            step.check = output_width_check(net, train_iter)  # run on the first batch
             for epoch in range(num_epochs):
                 timer.start()
                 net.train()
@@ -157,7 +154,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
                     step(X, y)  # forward, loss, backward, optimizer step (TrainStep.train_batch)
                     view.batch(X.shape[0], step)
                 train_loss, train_acc = step.means()
-                history.check_finite(train_loss, epoch, lr)
+                history.check_finite(train_loss, epoch, lr)  # NaN: stop, keep the history
                 # exactly what a learner's own evaluate_accuracy_gpu(net, test_iter) returns
                 test_acc = evaluate_accuracy_gpu(net, test_iter, device)
                 history.add_epoch(train_loss, train_acc, test_acc, timer.stop(), step.count)
