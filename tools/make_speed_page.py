@@ -171,7 +171,8 @@ def _printed_rate(rec: dict, pipeline: str) -> float | None:
 
 def summary_table(records: list[dict]) -> str:
     """One row per case: both pipelines' median rates from the same run, and the ratio."""
-    lines = ["| case | machine, date | d2l | cnncourse | speed-up |",
+    # a non-breaking hyphen: the narrow column would otherwise break "speed-" from "up"
+    lines = ["| case | machine, date | d2l | cnncourse | speed\u2011up |",
              "|---|---|---:|---:|---:|"]
     for rec in records:
         s = rec["summary"]
