@@ -165,6 +165,20 @@ def test_no_plural_slips():
     assert not re.search(r"\b1 (epochs|timed runs|runs)\b", text), "1 epochs"
 
 
+def test_thread_rule_of_the_day_is_named():
+    """CPU numbers made while train_ch6 chose threads from the load say so; later ones not."""
+    old = fake_record("cpu")
+    old["environment"]["commit"] = "2002a16"  # before threads were fixed
+    assert make_speed_page.measured_before("2002a16", make_speed_page.THREADS_FIXED_SINCE)
+    assert "are older than that rule" in make_speed_page.render([old], None)
+    assert make_speed_page.measured_before(make_speed_page.THREADS_FIXED_SINCE,
+                                           make_speed_page.THREADS_FIXED_SINCE) is False
+    assert make_speed_page.measured_before("not-a-commit", "HEAD") is None
+    new = fake_record("cpu")
+    new["environment"]["commit"] = "not-a-commit"  # unknown: no claim either way
+    assert "older than that rule" not in make_speed_page.render([new], None)
+
+
 @pytest.mark.parametrize("word", ["the issue", "issue 12"])
 def test_tool_explains_itself_without_pointing_at_an_issue(word):
     assert word not in (ROOT / "tools" / "make_speed_page.py").read_text().lower()

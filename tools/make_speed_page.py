@@ -15,10 +15,16 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# From this commit on, train_ch6 keeps PyTorch's own CPU thread count (a seed gives the same
+# numbers on every run); before it, on machines with at most two logical CPUs, it chose one
+# or two threads from the machine's load. Measurements from before it say so on the page.
+THREADS_FIXED_SINCE = "479ae67"
 
 # On a GPU machine without network access, benchmarks/gpu_kit.sh runs all of the GPU cases.
 GPU_KIT = ("# where pip works: d2l's wheel and the data",
@@ -73,6 +79,31 @@ def uses_cuda_graph(rec: dict) -> bool:
         return option is True
     # train_ch6 records the graph by default today; older files ran eagerly by default
     return current_defaults(rec)
+
+
+def measured_before(commit: str | None, ref: str) -> bool | None:
+    """Whether ``commit`` (possibly "<sha>+changes") came before ``ref`` in this repository's
+    history; None when git cannot tell (no repository, an unknown commit)."""
+    if not commit:
+        return None
+    sha = commit.split("+")[0]
+    try:
+        run = lambda *args: subprocess.run(["git", "-C", str(ROOT), *args],  # noqa: E731
+                                           capture_output=True, text=True)
+        same = run("rev-parse", f"{sha}^{{commit}}").stdout == run(
+            "rev-parse", f"{ref}^{{commit}}").stdout
+        ancestor = run("merge-base", "--is-ancestor", sha, ref).returncode
+    except OSError:
+        return None
+    if ancestor not in (0, 1):
+        return None
+    return ancestor == 0 and not same
+
+
+def threads_followed_load(rec: dict) -> bool:
+    """Whether a bench_threads record's *default* chose its threads from the load (older
+    records count the changes of thread count per run; later ones have nothing to count)."""
+    return any("thread_changes" in r for r in rec["runs"])
 
 
 def _base_case(rec: dict) -> str:
@@ -294,24 +325,34 @@ def sources_section(records: list[dict], threads: dict | None) -> list[str]:
         "share from the rest. "
         "`train_ch6(..., mixed_precision=False, channels_last=False)` turns them off for "
         "anyone who wants to measure it.")
-    # 4. Threads on a small CPU.
+    # 4. Threads on a small CPU: today's rule, and when the CPU numbers were made.
+    earlier = sorted({_commit(r).removeprefix("commit ") for r in records
+                      if r["device_type"] == "cpu"
+                      and measured_before(r["environment"].get("commit"),
+                                          THREADS_FIXED_SINCE)})
+    text = ("* **The thread count on the CPU**: `train_ch6` keeps PyTorch's own thread count "
+            "while it trains, fixed when the process starts, so that a seed gives the same "
+            "numbers on every run; `cpu_threads=` sets another.")
+    if earlier:
+        text += (f" The CPU measurements on this page (commit {', '.join(earlier)}) are older "
+                 f"than that rule (commit {THREADS_FIXED_SINCE}): then, on a machine with at "
+                 "most two logical CPUs, `train_ch6` used two threads only while no other "
+                 "process kept a CPU busy, else one.")
     if threads is not None:
         s = threads["summary"]
+        e = threads["environment"]
         parts = []
         for situation, words in (("quiet", "with nothing else started"),
                                  ("busy", "next to one busy process")):
             if situation in s:
                 m = s[situation]["median_examples_per_sec"]
-                parts.append(f"{words} at {_rate(m['default'])} examples/s (one fixed "
-                             f"thread: {_rate(m['1 thread'])}; two: "
-                             f"{_rate(m['2 threads'])})")
-        out.append(
-            "* **The thread count on a small CPU**: on a machine with at most two logical "
-            "CPUs, `train_ch6` trains with two PyTorch threads only while no other process "
-            "keeps a CPU busy, else with one, and looks again every second (a second thread "
-            "spin-waits for a core that another process holds). Measured on "
-            f"{_cpu(threads['environment'])}, {_date(threads)}: the default trained "
-            + "; ".join(parts) + ". Details below.")
+                parts.append(f"{words}, one thread trained at {_rate(m['1 thread'])} "
+                             f"examples/s and two at {_rate(m['2 threads'])}")
+        text += (f" What the count is worth, measured on {_cpu(e)}, {_date(threads)} "
+                 "(`benchmarks/bench_threads.py`): " + "; ".join(parts) + ". A second thread "
+                 "spin-waits for a core that another process holds, so on a busy machine "
+                 "`cpu_threads=1` is the faster choice. Details below.")
+    out.append(text)
     out.append("")
     return out
 
@@ -399,12 +440,15 @@ def environment_list(rec: dict) -> str:
 def threads_section(rec: dict) -> list[str]:
     """The CPU thread choice: train_ch6's default against 1 and 2 fixed threads."""
     e = rec["environment"]
+    default = ("`train_ch6`'s default of the day, which chose one or two threads from the "
+               "machine's load" if threads_followed_load(rec) else
+               "`train_ch6`'s default, PyTorch's own thread count")
     out = ["### CPU threads under load", "",
-           "`benchmarks/bench_threads.py` trains d2l's LeNet with `train_ch6`'s thread choice "
-           "and with one and two fixed threads: with nothing else started (*quiet*; other "
-           "users of the machine may be busy), with one busy-loop process throughout "
-           "(*busy*), and with the busy loop starting halfway (*changes*). PyTorch's own "
-           f"default on this machine is {e.get('torch_threads')} threads.", "",
+           f"`benchmarks/bench_threads.py` trains d2l's LeNet with {default}, and with one and "
+           "two fixed threads: with nothing else started (*quiet*; other users of the machine "
+           "may be busy), with one busy-loop process throughout (*busy*), and with the busy "
+           "loop starting halfway (*changes*). PyTorch's own count on this machine is "
+           f"{e.get('torch_threads')} threads.", "",
            "| situation | 1 thread | 2 threads | default | default / better fixed |",
            "|---|---:|---:|---:|---:|"]
     for situation, s in rec["summary"].items():
