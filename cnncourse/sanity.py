@@ -74,7 +74,7 @@ def randomized_copies(model: nn.Module, blocks: Sequence[str],
 @torch.no_grad()
 def deletion_curve(model: nn.Module, x: torch.Tensor, target, heat: torch.Tensor,
                    fractions: Sequence[float], fill: float = 0.0) -> torch.Tensor:
-    """Probability of ``target`` after the top ``fraction`` of pixels by ``heat`` are set to ``fill``.
+    """Probability of ``target`` once the top ``fraction`` of pixels by ``heat`` equal ``fill``.
 
     ``heat`` ranks the pixels of each image (``(N, 1, H, W)``, or ``(N, C, H, W)``
     summed over channels); ties keep reading order. Returns ``(len(fractions), N)``.
