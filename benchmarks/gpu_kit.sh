@@ -20,7 +20,7 @@
 #             train_alexnet.py and short benchmarks: tools/gpu_check.py, one summary in $OUT
 #             (the command behind `make gpu-check`; about 7 minutes on one H100)
 #
-# Results land in benchmarks/results/ and book/results/ as usual, and are copied to $OUT
+# Results land in benchmarks/results/ and cnncourse/results/ as usual, and are copied to $OUT
 # when it is set (the device tool brings back what is under $OUT). Then, on the machine with
 # the book: python tools/make_speed_page.py && python tools/build_book.py
 set -euo pipefail
@@ -130,7 +130,7 @@ EOF
         ;;
     full)
         CNNCOURSE_BUDGET=full python3 scripts/train_alexnet.py
-        save book/results/alexnet_full.json
+        save cnncourse/results/alexnet_full.json
         ;;
     gpu-check)
         # the summary, logs, results and executed notebooks go straight to $OUT when set

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import html
+import re
 
 import torch
 from torch import nn
@@ -113,7 +114,7 @@ def most_confused_pairs(cm: torch.Tensor, k: int = 5, labels: Sequence[str] | No
 
 
 def plot_confusion_matrix(cm: torch.Tensor, labels: Sequence[str] | None = None,
-                          normalize: bool = True, ax=None, figsize=(6.0, 5.2)):
+                          normalize: bool = True, ax=None, figsize=(7.0, 6.0)):
     """Draw a confusion matrix as a heat map with the counts (or row shares) written in.
 
     ``normalize`` divides each row by its class size, so the diagonal reads as the
@@ -128,8 +129,8 @@ def plot_confusion_matrix(cm: torch.Tensor, labels: Sequence[str] | None = None,
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     im = ax.imshow(shown.numpy(), cmap="Blues", vmin=0)
-    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=9)
-    ax.set_yticks(range(n), names, fontsize=9)
+    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=11)
+    ax.set_yticks(range(n), names, fontsize=11)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     top = float(shown.max()) if shown.numel() else 1.0
@@ -137,7 +138,7 @@ def plot_confusion_matrix(cm: torch.Tensor, labels: Sequence[str] | None = None,
         for j in range(n):
             v = float(shown[i, j])
             text = f"{v:.2f}" if normalize else f"{int(v)}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+            ax.text(j, i, text, ha="center", va="center", fontsize=10,
                     color="white" if v > 0.6 * top else "black")
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return ax
@@ -199,21 +200,33 @@ class Table:
             raise ValueError(f"every row needs {len(self.headers)} cells")
         self.caption = caption
 
-    @staticmethod
-    def _numeric(cell: str) -> bool:
-        try:
-            float(cell.replace(",", "").lstrip("~"))
-            return True
-        except ValueError:
-            return False
+    # A number, optionally approximate and with a unit: "1,004", "~36", "0.8 M", "5.30 MB",
+    # "150×", "92%", "1.5e-03". Such cells line up on the right, as numbers should.
+    _NUMBER = re.compile(r"[~≈]?[-+]?(\d[\d,]*)?\.?\d+(e[-+]?\d+)?"
+                         r"( ?(×|x|%|[kMG]i?B|[kMG]|ms|s|min|h))?")
+
+    @classmethod
+    def _numeric(cls, cell: str) -> bool:
+        return cls._NUMBER.fullmatch(cell.strip()) is not None
+
+    def _numeric_columns(self) -> list[bool]:
+        """Columns whose filled body cells are all numbers: their header aligns right too."""
+        return [any(r[j] for r in self.rows)
+                and all(self._numeric(r[j]) for r in self.rows if r[j])
+                for j in range(len(self.headers))]
 
     def _repr_html_(self) -> str:
-        def cell(tag: str, text: str) -> str:
-            align = (' style="text-align:right; white-space:nowrap"'
-                     if self._numeric(text) else "")
+        numeric = self._numeric_columns()
+
+        def cell(tag: str, text: str, j: int) -> str:
+            right = numeric[j] or (tag == "td" and self._numeric(text))
+            # numbers never break inside; long headers may, over two lines
+            nowrap = "; white-space:nowrap" if tag == "td" else ""
+            align = f' style="text-align:right{nowrap}"' if right else ""
             return f"<{tag}{align}>{html.escape(text)}</{tag}>"
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
-        body = "".join("<tr>" + "".join(cell("td", c) for c in r) + "</tr>" for r in self.rows)
+        head = "".join(cell("th", h, j) for j, h in enumerate(self.headers))
+        body = "".join("<tr>" + "".join(cell("td", c, j) for j, c in enumerate(r)) + "</tr>"
+                       for r in self.rows)
         cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
         return (f'<table class="table" style="font-size:0.9em">{cap}'
                 f"<thead><tr>{head}</tr></thead>"
@@ -222,9 +235,11 @@ class Table:
     def __str__(self) -> str:
         cols = list(zip(self.headers, *self.rows))
         widths = [max(len(c) for c in col) for col in cols]
+        numeric = self._numeric_columns()
+
         def line(cells):
-            return "  ".join(c.rjust(w) if self._numeric(c) else c.ljust(w)
-                             for c, w in zip(cells, widths)).rstrip()
+            return "  ".join(c.rjust(w) if numeric[j] or self._numeric(c) else c.ljust(w)
+                             for j, (c, w) in enumerate(zip(cells, widths))).rstrip()
         out = [line(self.headers), "  ".join("-" * w for w in widths)]
         out += [line(r) for r in self.rows]
         if self.caption:

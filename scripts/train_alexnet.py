@@ -8,12 +8,12 @@ recorded one. On a machine with an NVIDIA GPU:
 trains both models with ``PUBLISHED_SETTINGS`` (Adam, lr 0.001, batch 128, 5 epochs,
 PyTorch's default init; resize 224 for AlexNet, none for the native-28 model) through
 ``train_ch6`` (its defaults: on CUDA bf16 autocast, channels-last and a CUDA graph; resize
-on the GPU in whole batches) and writes ``book/results/alexnet_full.json``: curves, seconds
-per epoch, examples/sec, peak GPU memory, what ``train_ch6`` did to go fast (its recorded
+on the GPU in whole batches) and writes ``cnncourse/results/alexnet_full.json`` (package
+data, so the AlexNet chapter finds it on Colab too): curves, seconds per epoch, examples/sec, peak GPU memory, what ``train_ch6`` did to go fast (its recorded
 ``history.plan``), the GPU's name, the date and this command. Rebuild the book to show it.
 
 Other budgets run anywhere in seconds or minutes (``smoke``: a few dozen images) and must
-be given ``--out``, so ``book/results/`` only ever holds full runs made on a GPU.
+be given ``--out``, so ``cnncourse/results/`` only ever holds full runs made on a GPU.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from cnncourse.provenance import git_commit  # noqa: E402
 from cnncourse.models.alexnet import (PUBLISHED_SETTINGS, alexnet, alexnet_28,  # noqa: E402
                                       training_memory_estimate)
 
-DEFAULT_OUT = ROOT / "book" / "results" / "alexnet_full.json"
+DEFAULT_OUT = ROOT / "cnncourse" / "results" / "alexnet_full.json"
 COMMAND = "CNNCOURSE_BUDGET=full python scripts/train_alexnet.py"
 SCHEMA = 1
 MODELS = {"alexnet_224": (alexnet, 224), "alexnet_28": (alexnet_28, None)}
