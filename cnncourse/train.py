@@ -76,6 +76,12 @@ class TrainHistory:
     def epochs(self) -> int:
         return len(self.train_loss)
 
+    def __repr__(self) -> str:
+        # One line: a d2l cell that ends with ``d2l.train_ch6(...)`` shows this under its plot.
+        last = f", test acc {self.test_acc[-1]:.3f}" if self.test_acc else ""
+        n = self.epochs
+        return f"TrainHistory({n} epoch{'' if n == 1 else 's'} on {self.device}{last})"
+
     @property
     def examples_per_sec(self) -> float:
         """Training examples per wall-clock second over whole epochs (data + eval included)."""

@@ -478,3 +478,13 @@ def test_the_curves_x_axis_starts_at_zero(monkeypatch):
     left, right = anim.axes[0].get_xlim()
     assert (left, right) == (0, 2)
     assert min(anim.X[0]) == 0.25 and max(x for xs in anim.X for x in xs) == 2
+
+
+def test_history_repr_is_one_short_line():
+    """A d2l notebook cell ending in ``d2l.train_ch6(...)`` displays the history: keep it short."""
+    from cnncourse.train import TrainHistory
+
+    hist = TrainHistory(device="cpu")
+    assert repr(hist) == "TrainHistory(0 epochs on cpu)"
+    hist.add_epoch(0.5, 0.8, 0.75, 1.0, 100)
+    assert repr(hist) == "TrainHistory(1 epoch on cpu, test acc 0.750)"
