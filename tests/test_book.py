@@ -71,31 +71,43 @@ def _where(chapter: str, source: str) -> str:
     return f"chapters/{chapter}.md" + (f":{text.count(chr(10), 0, at) + 1}" if at >= 0 else "")
 
 
+def _error_in_notebook(chapter: str, executed: Path) -> str | None:
+    """The first error output of an executed notebook, with its cell and line in the .md."""
+    nb = nbformat.read(executed, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code, 1):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                trace = ANSI.sub("", "\n".join(out.get("traceback", [])))
+                lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+                first = next((ln for ln in lines if not ln.lstrip().startswith("#")),
+                             lines[0] if lines else "")
+                return (f"{_where(chapter, cell.source)} (code cell {number}: {first!r}) "
+                        f"raised {out['ename']}: {out['evalue']}\n\n{trace[-3000:]}")
+    return None
+
+
 def chapter_failure(build: SmokeBuild, chapter: str) -> str | None:
     """What went wrong in one chapter of the build, in words; None when it ran to the end."""
+    log = ANSI.sub("", build.log)
+    page = re.escape(f"chapters/{chapter}.md")
+    failed = re.search(rf"{page}: WARNING: Executing notebook failed", log)
+    ran = re.search(rf"{page}: (Executed notebook in|Using cached notebook)", log)
     executed = build.executed(chapter)
-    if executed.exists():
-        nb = nbformat.read(executed, as_version=4)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        for number, cell in enumerate(code, 1):
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    trace = ANSI.sub("", "\n".join(out.get("traceback", [])))
-                    first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
-                    return (f"{_where(chapter, cell.source)} (code cell {number}: {first!r}) "
-                            f"raised {out['ename']}: {out['evalue']}\n\n{trace[-3000:]}")
+    if (failed or not ran) and executed.exists():
+        said = _error_in_notebook(chapter, executed)
+        if said:
+            return said
     if build.report(chapter).exists():
         report = ANSI.sub("", build.report(chapter).read_text())
         return f"chapters/{chapter}.md failed:\n{report[-3000:]}"
-    log = ANSI.sub("", build.log)
-    # with nb_execution_raise_on_error the build stops at the first failing chapter
-    if re.search(rf"ExecutionError: \S*chapters/{re.escape(chapter)}\.md", log):
+    if failed:  # with nb_execution_raise_on_error the build stopped here: the log has the cell
         cell = log.split("An error occurred while executing the following cell:", 1)[-1]
         return f"chapters/{chapter}.md failed:\n{cell[:3000]}"
-    if not executed.exists():
-        return (f"chapters/{chapter}.md was not executed by the smoke build (the build stopped "
-                f"before it?); the build said:\n{build.warnings()}")
-    return None
+    if ran or executed.exists():  # executed now, or unchanged since the last clean build
+        return None
+    return (f"chapters/{chapter}.md was not executed by the smoke build (the build stopped "
+            f"before it?); the build said:\n{build.warnings()}")
 
 
 @pytest.mark.parametrize("chapter", _toc_chapters())
