@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import torch  # noqa: E402
 
 import cnncourse as d2l  # noqa: E402
+from cnncourse.budget import Budget  # noqa: E402
 from cnncourse.provenance import git_commit  # noqa: E402
 from cnncourse.models.alexnet import (PUBLISHED_SETTINGS, alexnet, alexnet_28,  # noqa: E402
                                       training_memory_estimate)
@@ -43,12 +44,10 @@ MODELS = {"alexnet_224": (alexnet, 224), "alexnet_28": (alexnet_28, None)}
 def settings_for(budget_name: str) -> dict:
     """Training sizes per budget: the published settings in ``full``, tiny ones elsewhere."""
     s = dict(PUBLISHED_SETTINGS)
-    if budget_name == "full":
-        s.update(subset=None, test_subset=None)
-    elif budget_name == "cpu":
-        s.update(subset=1024, test_subset=256, num_epochs=1)
-    else:  # smoke
-        s.update(subset=16, test_subset=16, num_epochs=1, batch_size=8)
+    s.update(Budget(budget_name).pick(
+        full=dict(subset=None, test_subset=None),
+        cpu=dict(subset=1024, test_subset=256, num_epochs=1),
+        smoke=dict(subset=16, test_subset=16, num_epochs=1, batch_size=8)))
     return s
 
 
