@@ -344,29 +344,32 @@ def test_the_same_seed_gives_the_same_numbers_under_load(monkeypatch):
     assert busy.train_loss == quiet.train_loss and busy.test_acc == quiet.test_acc
 
 
+class ThreadSpy(nn.Module):
+    """A small net that notes PyTorch's thread count at every forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = small_net()
+        self.seen: list[int] = []
+
+    def forward(self, x):
+        self.seen.append(torch.get_num_threads())
+        return self.body(x)
+
+
 def test_too_many_cpu_threads_are_capped_with_a_warning(monkeypatch):
     import cnncourse.plan as plan_mod
 
     monkeypatch.setattr(plan_mod.os, "cpu_count", lambda: 2)
     before = torch.get_num_threads()
-    seen = []
-
-    class Spy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = small_net()
-
-        def forward(self, x):
-            seen.append(torch.get_num_threads())
-            return self.body(x)
-
+    spy = ThreadSpy()
     tr, te = toy_loaders(n=64)
     with pytest.warns(RuntimeWarning, match=r"cpu_threads=64, but this machine has 2 logical "
                                             r"CPUs; using 2") as w:
-        hist = cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", cpu_threads=64,
+        hist = cnncourse.train_ch6(spy, tr, te, 1, 0.1, "cpu", cpu_threads=64,
                                    animate=False, verbose=False)
     assert w[0].filename == __file__  # the warning points at the call
-    assert hist.plan.cpu_threads == 2 and set(seen) == {2}
+    assert hist.plan.cpu_threads == 2 and set(spy.seen) == {2}
     assert torch.get_num_threads() == before
     with pytest.raises(TypeError, match="cpu_threads must be a whole number"):
         cnncourse.train_ch6(small_net(), tr, te, 1, 0.1, "cpu", cpu_threads=1.5, animate=False)
@@ -374,21 +377,11 @@ def test_too_many_cpu_threads_are_capped_with_a_warning(monkeypatch):
 
 def test_explicit_cpu_threads_hold_while_training_and_are_restored():
     before = torch.get_num_threads()
-    seen = []
-
-    class Spy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = small_net()
-
-        def forward(self, x):
-            seen.append(torch.get_num_threads())
-            return self.body(x)
-
+    spy = ThreadSpy()
     tr, te = toy_loaders(n=64)
-    cnncourse.train_ch6(Spy(), tr, te, 1, 0.1, "cpu", cpu_threads=1, animate=False,
+    cnncourse.train_ch6(spy, tr, te, 1, 0.1, "cpu", cpu_threads=1, animate=False,
                         verbose=False)
-    assert set(seen) == {1} and torch.get_num_threads() == before
+    assert set(spy.seen) == {1} and torch.get_num_threads() == before
     with cnncourse.limit_cpu_threads("cpu", 1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
