@@ -115,13 +115,19 @@ def _writing(proc: subprocess.Popen, folder: Path, min_bytes: int) -> bool:
     return any(p.exists() and p.stat().st_size >= min_bytes for p in _open_in(proc.pid, folder))
 
 
-def test_two_downloads_into_one_folder_both_succeed(mirror, tmp_path):
-    server, url = mirror
-    target = tmp_path / "cache"
+def _overlapping_downloads(target: Path, url: str) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """Start a download, and a second one into the same folder while the first is writing."""
     first = _start(target, url)
     _wait_until(lambda: _writing(first, target, 64 * 1024), "the first one wrote", first)
     second = _start(target, url)
     _wait_until(lambda: _open_in(second.pid, target), "the second one opened a file", second)
+    return first, second
+
+
+def test_two_downloads_into_one_folder_both_succeed(mirror, tmp_path):
+    server, url = mirror
+    target = tmp_path / "cache"
+    first, second = _overlapping_downloads(target, url)
     server.release.set()
     for proc in (first, second):
         out, err = proc.communicate(timeout=120)
@@ -133,10 +139,7 @@ def test_two_downloads_into_one_folder_both_succeed(mirror, tmp_path):
 def test_a_download_killed_midway_leaves_the_other_s_file_whole(mirror, tmp_path):
     server, url = mirror
     target = tmp_path / "cache"
-    first = _start(target, url)
-    _wait_until(lambda: _writing(first, target, 64 * 1024), "the first one wrote", first)
-    second = _start(target, url)
-    _wait_until(lambda: _open_in(second.pid, target), "the second one opened a file", second)
+    first, second = _overlapping_downloads(target, url)
     second.send_signal(signal.SIGKILL)  # no clean-up runs in the killed process
     second.communicate(timeout=60)
     server.release.set()
