@@ -84,3 +84,25 @@ def test_an_executed_notebook_keeps_no_progress_bar():
     assert len(figures) == 1  # the curves stay
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert text.rstrip().endswith("examples/sec on cpu"), text  # d2l's closing lines last
+
+
+def test_progress_bar_only_for_long_epochs(monkeypatch):
+    shown = _fake_kernel(monkeypatch, allow_stdin=True)
+    clock = {"t": 0.0}
+    for per_batch, expect_bar in ((0.01, False), (0.1, True)):  # 100 batches: 1 s or 10 s
+        shown.clear()
+        bar = EpochProgress(2, 100, min_seconds=5.0, notebook=True, clock=lambda: clock["t"])
+        for epoch in range(2):
+            bar.start(epoch)
+            for _ in range(100):
+                clock["t"] += per_batch
+                bar.update(256)
+            bar.end()
+        bar.close()
+        assert bar.shown is expect_bar
+        if expect_bar:
+            assert "epoch 2/2" in shown[-1] and "100/100 batches" in shown[-1]
+            assert "2,560 examples/s" in shown[-1], shown[-1]
+            assert ", ," not in shown[-1] and shown[-1].endswith("examples/s]"), shown[-1]
+        else:
+            assert shown == []

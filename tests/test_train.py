@@ -237,41 +237,6 @@ def test_compile_trains_or_falls_back_with_a_clear_message(monkeypatch):
     assert runs[1].train_loss == runs[0].train_loss  # the failed batch was trained once, eagerly
 
 
-def test_progress_bar_only_for_long_epochs(monkeypatch):
-    from cnncourse.progress import EpochProgress
-
-    shown = []
-
-    class Handle:
-        def update(self, bundle, raw=False):
-            shown.append(bundle["text/plain"])
-
-    def display(bundle, raw=False, display_id=False):
-        shown.append(bundle["text/plain"])
-        return Handle()
-
-    import IPython.display
-    monkeypatch.setattr(IPython.display, "display", display)
-    clock = {"t": 0.0}
-    for per_batch, expect_bar in ((0.01, False), (0.1, True)):  # 100 batches: 1 s or 10 s
-        shown.clear()
-        bar = EpochProgress(2, 100, min_seconds=5.0, notebook=True, clock=lambda: clock["t"])
-        for epoch in range(2):
-            bar.start(epoch)
-            for _ in range(100):
-                clock["t"] += per_batch
-                bar.update(256)
-            bar.end()
-        bar.close()
-        assert bar.shown is expect_bar
-        if expect_bar:
-            assert "epoch 2/2" in shown[-1] and "100/100 batches" in shown[-1]
-            assert "2,560 examples/s" in shown[-1], shown[-1]
-            assert ", ," not in shown[-1] and shown[-1].endswith("examples/s]"), shown[-1]
-        else:
-            assert shown == []
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(__import__("shutil").which("g++") is None and
                     __import__("shutil").which("c++") is None,
