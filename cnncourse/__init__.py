@@ -9,6 +9,7 @@ Each module has one job; see its docstring.
 from .analysis import *  # noqa: F401,F403
 from .augment import *  # noqa: F401,F403
 from .budget import *  # noqa: F401,F403
+from .claims import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
 from .device import *  # noqa: F401,F403

@@ -1,0 +1,72 @@
+"""Claims: a sentence's measured result, checked where it is printed and surveyed over seeds.
+
+A chapter that says "batch norm is ahead after one epoch" guards the sentence with
+``claim("modern: BN ahead after epoch 1", gap, above=0.05)``. In a normal run that is an
+assert with a message naming the claim, the value and the bound. ``scripts/claims.py``
+runs every chapter again with other seeds (``CNNCOURSE_SEED``) and a record file
+(``CNNCOURSE_CLAIMS``): then ``claim`` writes what it saw instead of stopping, so one run
+of a chapter surveys all of its claims, and the appendix "How robust is each claim"
+shows, per claim, the values over the seeds and the margin to its bound.
+
+``run_seed()`` is the seed a chapter's experiments start from: 0 unless the survey sets
+another, so the book always shows seed 0 and the survey varies everything seeded by it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+__all__ = ["ClaimError", "claim", "run_seed"]
+
+SEED_ENV = "CNNCOURSE_SEED"
+RECORD_ENV = "CNNCOURSE_CLAIMS"      # a JSON-lines file: survey mode when set
+CHAPTER_ENV = "CNNCOURSE_CHAPTER"    # which chapter the survey is running (for the record)
+
+
+class ClaimError(AssertionError):
+    """A measured value outside the bound its sentence needs."""
+
+
+def run_seed(default: int = 0) -> int:
+    """The seed this run's experiments start from: ``CNNCOURSE_SEED``, else ``default``."""
+    text = os.environ.get(SEED_ENV, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{SEED_ENV}={text!r} is not a whole number; "
+                         f"unset it or give a seed such as 1") from None
+
+
+def claim(name: str, value: float, *, above: float | None = None,
+          below: float | None = None, says: str = "") -> float:
+    """Check ``above < value < below`` for the claim ``name``; return ``value``.
+
+    ``says`` is the sentence (or its gist) the bound protects. Outside a survey a
+    value out of bounds raises ``ClaimError``; in a survey (``CNNCOURSE_CLAIMS`` set)
+    the value is recorded and the run goes on, so every claim of the chapter is seen.
+    """
+    if above is None and below is None:
+        raise ValueError(f"claim {name!r} needs a bound: above=..., below=... or both")
+    value = float(value)
+    held = (not math.isnan(value) and (above is None or value > above)
+            and (below is None or value < below))
+    record = os.environ.get(RECORD_ENV)
+    if record:
+        entry = {"chapter": os.environ.get(CHAPTER_ENV, ""), "name": name, "value": value,
+                 "above": above, "below": below, "held": held, "says": says,
+                 "seed": run_seed()}
+        with Path(record).open("a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+        return value
+    if not held:
+        bound = " and ".join(part for part in (
+            f"> {above:g}" if above is not None else "",
+            f"< {below:g}" if below is not None else "") if part)
+        raise ClaimError(f"claim {name!r}: measured {value:.4g}, but the text needs {bound}"
+                         + (f" ({says})" if says else "")
+                         + ". If the run is right, the sentence is not: change both.")
+    return value

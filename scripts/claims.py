@@ -1,0 +1,149 @@
+"""How robust is each claim? Run every chapter over several seeds and record what its claims saw.
+
+    python scripts/claims.py                          # cpu budget, seeds 0-4, every chapter
+    python scripts/claims.py --budget smoke --seeds 0 1 --chapters conv_pool
+
+Each chapter guards the sentences that state a result with ``cnncourse.claim(name,
+value, above=..., below=...)``. This script executes the chapter (its MyST source, in
+``chapters/``) once per seed with ``CNNCOURSE_SEED`` set, so every experiment the chapter
+seeds from ``run_seed()`` starts elsewhere, and with ``CNNCOURSE_CLAIMS`` set, so each
+claim writes down its value instead of stopping the run. The result, per claim: the value
+for every seed, min / median / max, how many seeds held, and the margin of the worst seed
+to the bound. The appendix page ``book/claims.md`` shows ``book/results/claims-cpu.json``.
+
+It is a benchmark, not a test: the cpu survey of every chapter over five seeds takes
+about five times a cpu book build. The test suite runs it at smoke size on one chapter.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ROOT / "chapters"
+
+
+def chapters_in_toc() -> list[str]:
+    """The chapters of ``_toc.yml``, in reading order."""
+    names = []
+    for line in (ROOT / "_toc.yml").read_text().splitlines():
+        line = line.strip()
+        if line.startswith("- file: chapters/"):
+            names.append(line.split("chapters/", 1)[1].strip())
+    return names
+
+
+def run_chapter(name: str, seed: int, budget: str, record: Path, timeout: int) -> str | None:
+    """Execute ``chapters/NAME.md`` with the seed; the claims go to ``record``. Error or None."""
+    import jupytext
+    import nbclient
+
+    nb = jupytext.read(CHAPTERS / f"{name}.md")
+    env = {"CNNCOURSE_BUDGET": budget, "CNNCOURSE_SEED": str(seed),
+           "CNNCOURSE_CLAIMS": str(record), "CNNCOURSE_CHAPTER": name}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    try:
+        nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(CHAPTERS)}}).execute()
+    except Exception as err:  # noqa: BLE001 -- a failed chapter is a result, not a crash
+        return f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:300] if str(err).strip() else ''}"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return None
+
+
+def summarise(entries: list[dict], seeds: list[int]) -> list[dict]:
+    """One row per claim: values by seed, min/median/max, seeds held, worst margin."""
+    rows: dict[tuple[str, str], dict] = {}
+    for e in entries:
+        key = (e["chapter"], e["name"])
+        row = rows.setdefault(key, {"chapter": e["chapter"], "name": e["name"], "says": e["says"],
+                                    "above": e["above"], "below": e["below"], "values": {}})
+        # a claim checked more than once in a run (in a loop) keeps its worst value
+        value, old = e["value"], row["values"].get(str(e["seed"]))
+        if old is not None:
+            value = min(value, old) if e["above"] is not None else max(value, old)
+        row["values"][str(e["seed"])] = value
+    out = []
+    for row in rows.values():
+        values = list(row["values"].values())
+        margins = []
+        for v in values:
+            m = []
+            if row["above"] is not None:
+                m.append(v - row["above"])
+            if row["below"] is not None:
+                m.append(row["below"] - v)
+            margins.append(min(m))
+        row.update(seeds=len(values), min=min(values), median=statistics.median(values),
+                   max=max(values), held=sum(m > 0 for m in margins), margin=min(margins))
+        out.append(row)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cnncourse.budget import resolve_budget  # installed package; chosen like every program
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", default=None, help="smoke, cpu or full (default: as the book)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--chapters", nargs="+", default=None, help="default: all, in toc order")
+    parser.add_argument("--out", default=None,
+                        help="results file (default: book/results/claims-BUDGET.json)")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    args = parser.parse_args(argv)
+    budget = resolve_budget(args.budget).name
+    names = args.chapters or chapters_in_toc()
+    unknown = [n for n in names if not (CHAPTERS / f"{n}.md").is_file()]
+    if unknown:
+        parser.error(f"no chapter {', '.join(unknown)} in chapters/; "
+                     f"choose from {', '.join(chapters_in_toc())}")
+    out = Path(args.out) if args.out else ROOT / "book" / "results" / f"claims-{budget}.json"
+
+    import torch
+
+    entries, runs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            for seed in args.seeds:
+                record = Path(tmp) / f"{name}-{seed}.jsonl"
+                record.touch()
+                started = time.perf_counter()
+                error = run_chapter(name, seed, budget, record, args.timeout)
+                seconds = time.perf_counter() - started
+                seen = [json.loads(line) for line in record.read_text().splitlines() if line]
+                entries += seen
+                runs.append({"chapter": name, "seed": seed, "seconds": round(seconds, 1),
+                             "claims": len(seen), "error": error})
+                print(f"{name} seed {seed}: {len(seen)} claim checks, {seconds:.0f} s"
+                      + (f", FAILED: {error}" if error else ""), flush=True)
+    rows = summarise(entries, args.seeds)
+    result = {"budget": budget, "seeds": args.seeds, "date": time.strftime("%Y-%m-%d"),
+              "machine": {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                          else f"{platform.processor() or platform.machine()}, "
+                               f"{os.cpu_count()} logical CPUs",
+                          "torch": torch.__version__, "python": platform.python_version()},
+              "runs": runs, "claims": rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    weak = [r for r in rows if r["held"] < r["seeds"]]
+    print(f"{len(rows)} claims over {len(args.seeds)} seeds -> {out}; "
+          f"{len(weak)} did not hold on every seed" + "".join(
+              f"\n  {r['chapter']}: {r['name']} held {r['held']}/{r['seeds']}" for r in weak))
+    return 1 if any(r["error"] for r in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
