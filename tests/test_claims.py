@@ -1,0 +1,127 @@
+"""Claims: a result sentence's check (cnncourse.claim) and the survey over seeds (scripts/claims.py)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import cnncourse as d2l
+from cnncourse.claims import CHAPTER_ENV, RECORD_ENV, SEED_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("claims_script", ROOT / "scripts" / "claims.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def no_survey(monkeypatch):
+    for name in (RECORD_ENV, SEED_ENV, CHAPTER_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_claim_inside_its_bounds_returns_the_value(no_survey):
+    assert d2l.claim("t: gap", 0.31, above=0.3) == 0.31
+    assert d2l.claim("t: ratio", 2.0, above=1.5, below=3.0) == 2.0
+
+
+@pytest.mark.parametrize("value, bounds", [(0.3, {"above": 0.3}), (0.5, {"below": 0.4}),
+                                           (4.0, {"above": 1.0, "below": 3.0}),
+                                           (math.nan, {"above": 0.0})])
+def test_a_claim_outside_its_bounds_names_claim_value_and_bound(no_survey, value, bounds):
+    with pytest.raises(d2l.ClaimError) as err:
+        d2l.claim("t: batch norm ahead", value, says="BN is ahead after one epoch", **bounds)
+    text = str(err.value)
+    assert "t: batch norm ahead" in text and "BN is ahead" in text
+    assert f"{value:.4g}" in text
+    for side, limit in bounds.items():
+        assert f"{'>' if side == 'above' else '<'} {limit:g}" in text
+
+
+def test_a_claim_without_a_bound_is_refused(no_survey):
+    with pytest.raises(ValueError, match="needs a bound"):
+        d2l.claim("t: nothing", 1.0)
+
+
+def test_in_a_survey_a_claim_records_instead_of_stopping(monkeypatch, tmp_path):
+    record = tmp_path / "claims.jsonl"
+    monkeypatch.setenv(RECORD_ENV, str(record))
+    monkeypatch.setenv(SEED_ENV, "3")
+    monkeypatch.setenv(CHAPTER_ENV, "modern")
+    assert d2l.claim("modern: ahead", 0.1, above=0.5) == 0.1  # out of bounds, no error
+    d2l.claim("modern: small", 0.1, below=0.5)
+    seen = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [(e["name"], e["held"], e["seed"], e["chapter"]) for e in seen] == [
+        ("modern: ahead", False, 3, "modern"), ("modern: small", True, 3, "modern")]
+
+
+def test_run_seed_is_zero_unless_the_survey_sets_one(monkeypatch):
+    monkeypatch.delenv(SEED_ENV, raising=False)
+    assert d2l.run_seed() == 0 and d2l.run_seed(7) == 7
+    monkeypatch.setenv(SEED_ENV, "4")
+    assert d2l.run_seed() == 4
+    monkeypatch.setenv(SEED_ENV, "four")
+    with pytest.raises(ValueError, match="CNNCOURSE_SEED='four'"):
+        d2l.run_seed()
+
+
+def test_the_summary_keeps_each_seeds_worst_value_and_the_worst_margin():
+    script = load_script()
+    entries = [
+        {"chapter": "c", "name": "c: ahead", "says": "", "above": 0.5, "below": None,
+         "value": v, "seed": s} for s, v in ((0, 0.9), (0, 0.6), (1, 0.8), (2, 0.4))]
+    [row] = script.summarise(entries, [0, 1, 2])
+    assert row["values"] == {"0": 0.6, "1": 0.8, "2": 0.4}  # seed 0 checked twice: 0.6 counts
+    assert (row["min"], row["median"], row["max"]) == (0.4, 0.6, 0.8)
+    assert row["held"] == 2 and row["seeds"] == 3
+    assert row["margin"] == pytest.approx(-0.1)
+
+
+CHAPTER = """\
+---
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+# A chapter
+
+```{code-cell} ipython3
+import cnncourse as d2l
+SEED = d2l.run_seed()
+d2l.claim("tiny: the seed is small", SEED, below=0.5, says="the seed is 0")
+if SEED == 1:
+    raise RuntimeError("no data")
+```
+"""
+
+
+def test_the_survey_runs_a_chapter_per_seed_and_summarises(tmp_path, monkeypatch, no_survey):
+    script = load_script()
+    (tmp_path / "tiny.md").write_text(CHAPTER)
+    monkeypatch.setattr(script, "CHAPTERS", tmp_path)
+    out = tmp_path / "claims.json"
+    rc = script.main(["--budget", "smoke", "--seeds", "0", "1", "--chapters", "tiny",
+                      "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert rc == 1  # the run of seed 1 failed after its claim
+    [row] = result["claims"]
+    assert (row["name"], row["held"], row["seeds"], row["margin"]) == (
+        "tiny: the seed is small", 1, 2, -0.5)
+    assert [(r["seed"], r["claims"], r["error"] is None) for r in result["runs"]] == [
+        (0, 1, True), (1, 1, False)]
+    assert "no data" in result["runs"][1]["error"]
+    assert result["budget"] == "smoke" and result["seeds"] == [0, 1]
+
+
+def test_the_survey_refuses_an_unknown_chapter(capsys):
+    with pytest.raises(SystemExit):
+        load_script().main(["--budget", "smoke", "--chapters", "lenett"])
+    assert "no chapter lenett" in capsys.readouterr().err
