@@ -2,6 +2,7 @@
 
     python scripts/claims.py                          # cpu budget, seeds 0-4, every chapter
     python scripts/claims.py --budget smoke --seeds 0 1 --chapters conv_pool
+    python scripts/claims.py --chapters lenet --update   # redo one chapter, keep the others
 
 Each chapter guards the sentences that state a result with ``cnncourse.claim(name,
 value, above=..., below=...)``. This script executes the chapter (its MyST source, in
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None,
                         help="results file (default: book/results/claims-BUDGET.json)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--update", action="store_true",
+                        help="replace only these chapters' results in an existing results file")
     args = parser.parse_args(argv)
     budget = resolve_budget(args.budget).name
     names = args.chapters or chapters_in_toc()
@@ -130,6 +133,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} seed {seed}: {len(seen)} claim checks, {seconds:.0f} s"
                       + (f", FAILED: {error}" if error else ""), flush=True)
     rows = summarise(entries, args.seeds)
+    if args.update and out.is_file():
+        # keep the other chapters' rows from the last survey of this budget and these seeds
+        last = json.loads(out.read_text())
+        if last.get("budget") != budget or last.get("seeds") != args.seeds:
+            parser.error(f"--update: {out} holds budget {last.get('budget')}, seeds "
+                         f"{last.get('seeds')}; survey the same or drop --update")
+        runs = [r for r in last["runs"] if r["chapter"] not in names] + runs
+        rows = [r for r in last["claims"] if r["chapter"] not in names] + rows
+        order = {name: i for i, name in enumerate(chapters_in_toc())}
+        runs.sort(key=lambda r: (order.get(r["chapter"], len(order)), r["seed"]))
+        rows.sort(key=lambda r: order.get(r["chapter"], len(order)))  # stable: chapter order
     result = {"budget": budget, "seeds": args.seeds, "date": time.strftime("%Y-%m-%d"),
               "machine": {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
                           else f"{platform.processor() or platform.machine()}, "

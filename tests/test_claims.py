@@ -125,3 +125,32 @@ def test_the_survey_refuses_an_unknown_chapter(capsys):
     with pytest.raises(SystemExit):
         load_script().main(["--budget", "smoke", "--chapters", "lenett"])
     assert "no chapter lenett" in capsys.readouterr().err
+
+
+def test_update_replaces_only_the_chapters_it_ran(tmp_path, monkeypatch, no_survey):
+    script = load_script()
+    for name in ("data", "lenet"):
+        (tmp_path / f"{name}.md").write_text(CHAPTER)
+    monkeypatch.setattr(script, "CHAPTERS", tmp_path)
+    monkeypatch.setattr(script, "chapters_in_toc", lambda: ["data", "lenet"])
+
+    def fake_run(value):
+        def run(name, seed, budget, record, timeout):
+            record.write_text(json.dumps({"chapter": name, "name": f"{name}: x", "says": "",
+                                          "above": 0.0, "below": None, "value": value,
+                                          "seed": seed}) + "\n")
+        return run
+
+    out = tmp_path / "claims.json"
+    monkeypatch.setattr(script, "run_chapter", fake_run(1.0))
+    script.main(["--budget", "smoke", "--seeds", "0", "1", "--out", str(out)])
+    monkeypatch.setattr(script, "run_chapter", fake_run(2.0))
+    script.main(["--budget", "smoke", "--seeds", "0", "1", "--chapters", "lenet", "--update",
+                 "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert [(r["chapter"], r["max"]) for r in result["claims"]] == [("data", 1.0), ("lenet", 2.0)]
+    assert [(r["chapter"], r["seed"]) for r in result["runs"]] == [
+        ("data", 0), ("data", 1), ("lenet", 0), ("lenet", 1)]
+    with pytest.raises(SystemExit):  # other seeds: the table would mix two surveys
+        script.main(["--budget", "smoke", "--seeds", "0", "--chapters", "lenet", "--update",
+                     "--out", str(out)])
