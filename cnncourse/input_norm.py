@@ -18,7 +18,7 @@ from typing import Iterator
 
 import torch
 
-from .data import LoaderWrapper
+from .data import LoaderWrapper, TensorLoader
 
 __all__ = ["NormalizedLoader", "pixel_stats"]
 
@@ -26,11 +26,13 @@ __all__ = ["NormalizedLoader", "pixel_stats"]
 def pixel_stats(loader) -> tuple[float, float]:
     """Mean and standard deviation of every pixel of a loader's images, on the [0, 1] scale.
 
-    Reads the raw ``uint8`` images of a ``TensorLoader`` when it has them (one pass, exact),
-    otherwise iterates the batches. Use the training loader: test data must not inform it.
+    Reads the raw ``uint8`` images of a plain ``TensorLoader`` without a resize (one pass,
+    exact); anything else, a ``LoaderWrapper`` included, is measured on the batches it yields,
+    because a wrapper forwards ``images`` but changes the batches. Use the training loader:
+    test data must not inform it.
     """
     images = getattr(loader, "images", None)
-    if images is not None:
+    if isinstance(loader, TensorLoader) and images is not None and loader.resize is None:
         x = images.double() / 255
         return x.mean().item(), x.std(unbiased=False).item()
     total, total_sq, n = 0.0, 0.0, 0

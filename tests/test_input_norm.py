@@ -47,3 +47,26 @@ def test_wrapper_forwards_what_train_ch6_needs():
     assert wrapped.images is raw.images and wrapped.to("cpu") is wrapped
     with pytest.raises(ValueError, match="std must be positive"):
         d2l.NormalizedLoader(raw, 0.0, 0.0)
+
+
+def test_pixel_stats_of_a_wrapper_measures_its_batches_not_the_raw_images():
+    # A wrapper forwards `images`, so a shortcut through them would report the raw pixels'
+    # statistics for a normalised loader.
+    raw = loader(64)
+    mean, std = d2l.pixel_stats(d2l.NormalizedLoader(raw, 0.5, 0.5))
+    batches = torch.cat([X for X, _ in d2l.NormalizedLoader(raw, 0.5, 0.5)]).double()
+    assert mean == pytest.approx(batches.mean().item(), abs=1e-6)
+    assert std == pytest.approx(batches.std(unbiased=False).item(), rel=1e-5)
+    raw_mean, raw_std = d2l.pixel_stats(raw)
+    assert mean == pytest.approx((raw_mean - 0.5) / 0.5, abs=1e-5)
+    assert std == pytest.approx(raw_std / 0.5, rel=1e-5)
+
+
+def test_pixel_stats_of_a_resizing_loader_measures_the_resized_batches():
+    images = torch.zeros(8, 4, 4, dtype=torch.uint8)
+    images[:, 0, 0] = 255     # one bright corner pixel: resizing to 8x8 blurs it (std 0.24 -> 0.19)
+    resized = TensorLoader(images, torch.zeros(8, dtype=torch.long), batch_size=4, resize=8)
+    batches = torch.cat([X for X, _ in resized]).double()
+    mean, std = d2l.pixel_stats(resized)
+    assert mean == pytest.approx(batches.mean().item(), abs=1e-6)
+    assert std == pytest.approx(batches.std(unbiased=False).item(), rel=1e-5)
