@@ -7,7 +7,9 @@ Each comparison script (``bench_lenet.py``, ``bench_alexnet.py``) describes a
 1. warms both pipelines up (one short run each, not recorded);
 2. runs them alternately, ``repeats`` times each, seeding the same way for
    both in a repeat (same initial weights: both init with Xavier-uniform in the
-   same module order);
+   same module order). The seed also changes each pipeline's order of training
+   examples, but the two shuffle with different code, so their orders differ:
+   ``bench_swap.py`` measures what that does to the final test accuracy;
 3. times the *whole* ``train_ch6`` call of each -- data loading, training and
    the per-epoch test pass, as a learner waits for it -- and divides the number
    of training examples seen (epochs x examples) by it;
@@ -118,6 +120,7 @@ class RunResult:
     peak_memory_bytes: int | None
     memory_kind: str               # "cuda_max_allocated" or "rss_delta+workers_uss"
     epoch_seconds: list[float] | None = None    # cnncourse only (d2l does not return them)
+    test_acc_per_epoch: list[float] | None = None
     self_reported_examples_per_sec: float | None = None  # what the pipeline prints
     loadavg_before: float | None = None
 
@@ -301,9 +304,16 @@ def make_d2l_loaders(batch_size: int, resize: int | None):
         return d2l.load_data_fashion_mnist(batch_size, resize=resize)
 
 
-def make_cnn_loaders(batch_size: int, resize: int | None):
-    """cnncourse's loaders on the real data."""
-    return cnncourse.load_data_fashion_mnist(batch_size, resize=resize, download=False)
+def make_cnn_loaders(batch_size: int, resize: int | None, seed: int = 0):
+    """cnncourse's loaders on the real data; ``seed`` draws the order of the training examples.
+
+    cnncourse's loader shuffles from a generator of its own, so ``torch.manual_seed`` does not
+    change its order; d2l's ``DataLoader`` draws its order from torch's global generator, so
+    there it does. The benchmark passes its run seed here so that both pipelines' orders
+    change with it.
+    """
+    return cnncourse.load_data_fashion_mnist(batch_size, resize=resize, download=False,
+                                             seed=seed)
 
 
 def _num_examples(loader) -> int:
@@ -362,7 +372,7 @@ def run_d2l(case: Case, device: torch.device, epochs: int, repeat: int, seed: in
     return RunResult(
         pipeline="d2l", repeat=repeat, epochs=epochs, num_train_examples=n,
         load_seconds=load_seconds, train_seconds=seconds,
-        examples_per_sec=epochs * n / seconds, test_acc=accs[-1],
+        examples_per_sec=epochs * n / seconds, test_acc=accs[-1], test_acc_per_epoch=accs,
         train_loss=float(last.group(1)) if last else None,
         train_acc=float(last.group(2)) if last else None,
         peak_memory_bytes=mem.peak, memory_kind=mem.kind,
@@ -374,7 +384,8 @@ def run_cnncourse(case: Case, device: torch.device, epochs: int, repeat: int, se
                   loaders: LoaderFactory | None = None) -> RunResult:
     """One timed run of cnncourse's ``train_ch6`` on cnncourse's loaders."""
     t = time.perf_counter()
-    train_iter, test_iter = (loaders or make_cnn_loaders)(case.batch_size, case.resize)
+    train_iter, test_iter = (loaders(case.batch_size, case.resize) if loaders else
+                             make_cnn_loaders(case.batch_size, case.resize, seed=seed))
     load_seconds = time.perf_counter() - t
     torch.manual_seed(seed)
     net = case.model()
@@ -393,7 +404,7 @@ def run_cnncourse(case: Case, device: torch.device, epochs: int, repeat: int, se
         examples_per_sec=epochs * n / seconds, test_acc=hist.test_acc[-1],
         train_loss=hist.train_loss[-1], train_acc=hist.train_acc[-1],
         peak_memory_bytes=mem.peak, memory_kind=mem.kind,
-        epoch_seconds=list(hist.epoch_seconds),
+        epoch_seconds=list(hist.epoch_seconds), test_acc_per_epoch=list(hist.test_acc),
         self_reported_examples_per_sec=hist.examples_per_sec, loadavg_before=load)
 
 
