@@ -283,3 +283,50 @@ def test_thread_benchmark_plumbing(monkeypatch, tmp_path):
     assert summary["quiet"]["within_10_percent"] and summary["quiet"]["default_vs_best_fixed"] == 0.95
     assert not summary["busy"]["within_10_percent"]  # 80 is more than 10 % below 100
     assert "changes" not in summary  # no runs: no row
+
+
+def test_cnncourse_order_follows_the_run_seed(monkeypatch):
+    """cnncourse's loader shuffles from a generator of its own, which torch.manual_seed does
+    not touch: the benchmark passes each run's seed to it, as d2l's order follows the seed."""
+    import common
+    seen = []
+
+    def spy(batch_size, resize=None, **kwargs):
+        seen.append(kwargs.get("seed"))
+        return fake_cnn_loaders(batch_size, resize)
+
+    monkeypatch.setattr(cnncourse, "load_data_fashion_mnist", spy)
+    common.run_cnncourse(tiny_case(), torch.device("cpu"), 1, 0, 3)
+    common.run_cnncourse(tiny_case(), torch.device("cpu"), 1, 1, 4)
+    assert seen == [3, 4]
+
+
+@needs_d2l
+def test_swap_trains_each_loop_on_each_loader(tmp_path):
+    """bench_swap.py at a tiny size: on one loader and seed the two loops train alike, and a
+    rerun replaces its older record."""
+    import bench_swap
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = {(loop, data): bench_swap.swap_run(loop, data, 0, 0, 2, torch.device("cpu"),
+                                                  case=tiny_case(), loaders=fake)
+                for loop in bench_swap.PIPELINES
+                for data, fake in (("d2l", fake_d2l_loaders), ("cnncourse", fake_cnn_loaders))}
+    finally:
+        torch.set_num_threads(threads)
+    for data in bench_swap.PIPELINES:
+        d2l_loop, cnn_loop = runs[("d2l", data)], runs[("cnncourse", data)]
+        assert len(d2l_loop["test_acc_per_epoch"]) == 2
+        assert d2l_loop["test_acc_per_epoch"] == pytest.approx(cnn_loop["test_acc_per_epoch"])
+        assert d2l_loop["train_loss"] == pytest.approx(cnn_loop["train_loss"], abs=6e-4)
+    assert runs[("d2l", "d2l")]["data_seed"] is None  # d2l's order follows the seed
+    assert runs[("d2l", "cnncourse")]["data_seed"] == 0
+    out = tmp_path / "swap.json"
+    bench_swap.merge_runs(out, list(runs.values()), {"case": "lenet-swap"}, "first")
+    rerun = dict(runs[("d2l", "d2l")], test_acc=0.5)
+    rec = bench_swap.merge_runs(out, [rerun], {"case": "lenet-swap"}, "second")
+    assert len(rec["runs"]) == 4 and rec["commands"] == ["first", "second"]
+    assert [r["test_acc"] for r in rec["runs"] if (r["loop"], r["data"]) == ("d2l", "d2l")] == [0.5]
+    with pytest.raises(ValueError, match="loop and data"):
+        bench_swap.swap_run("keras", "d2l", 0, 0, 1, torch.device("cpu"), case=tiny_case())

@@ -26,7 +26,8 @@ TRACKER = re.compile(r"\b(not met|met|target|targets|stretch|not measured|measur
 def real_page() -> str:
     records = make_speed_page.load_results(RESULTS)
     threads = make_speed_page.load_thread_results(RESULTS)
-    return make_speed_page.render(records, "images/speed.svg", threads)
+    swap = make_speed_page.load_swap_results(RESULTS)
+    return make_speed_page.render(records, "images/speed.svg", threads, swap)
 
 
 def fake_record(device: str = "cpu", d2l_acc: float = 0.80, cnn_acc: float = 0.80,
@@ -81,8 +82,15 @@ def test_accuracy_gap_is_stated_as_measured():
         assert f"| {d:.4f} | {c:.4f} | {100 * (c - d):+.1f} |" in section
     if any(abs(r["summary"]["cnncourse"]["test_acc_mean"] - r["summary"]["d2l"]["test_acc_mean"])
            > 0.01 for r in records):
-        assert "being investigated" in section
         assert "about the same test accuracy (" not in section
+        swap = make_speed_page.load_swap_results(RESULTS)
+        if swap is None:
+            assert "being investigated" in section
+        else:  # the cause, measured: each loop on each loader
+            assert "being investigated" not in section
+            assert "### Where the difference comes from" in section
+            for r in swap["runs"]:
+                assert f"{r['test_acc']:.4f}" in section
 
 
 def test_same_accuracy_is_said_only_when_measured():
@@ -182,3 +190,47 @@ def test_thread_rule_of_the_day_is_named():
 @pytest.mark.parametrize("word", ["the issue", "issue 12"])
 def test_tool_explains_itself_without_pointing_at_an_issue(word):
     assert word not in (ROOT / "tools" / "make_speed_page.py").read_text().lower()
+
+
+def fake_swap(loop_gap: float = 0.0, orders=(0.7968, 0.7750, 0.7900)) -> dict:
+    """A bench_swap record: seed 0, each loop on each loader, and cnncourse's other orders."""
+    def run(loop, data, seed, data_seed, acc):
+        return {"loop": loop, "data": data, "seed": seed, "data_seed": data_seed, "epochs": 10,
+                "test_acc": acc, "test_acc_per_epoch": [0.70, 0.78, 0.74, acc]}
+    runs = [run("d2l", "d2l", 0, None, 0.7720),
+            run("cnncourse", "d2l", 0, None, 0.7720 + loop_gap),
+            run("d2l", "cnncourse", 0, 0, orders[0]),
+            run("cnncourse", "cnncourse", 0, 0, orders[0])]
+    runs += [run("cnncourse", "cnncourse", 0, k, acc) for k, acc in enumerate(orders) if k]
+    return {"case": "lenet-swap", "device_type": "cpu", "complete": True, "runs": runs,
+            "commands": ["python benchmarks/bench_swap.py --device cpu --seeds 0"],
+            "environment": {"date_utc": "2026-12-01 17:00 UTC", "commit": "abc1234"}}
+
+
+def test_swap_names_the_half_that_moves_the_accuracy():
+    gap = [fake_record(d2l_acc=0.7720, cnn_acc=0.7968)]
+    text = make_speed_page.render(gap, None, swap=fake_swap())
+    section = text.split("## Accuracy")[1].split("\n## ")[0]
+    assert "being investigated" not in section
+    assert "| 0 | d2l's `train_ch6` | 0.7720 | 0.7968 (0) |" in section
+    assert "the same test accuracy to four decimals, after every epoch" in section
+    assert "cnncourse's loader ends +2.5 points from d2l's" in section
+    # orders 0, 1, 2 end 2.2 points apart: about as much as the 2.5-point gap
+    assert "by up to 2.2 points, about as much as the difference" in section
+    assert "python benchmarks/bench_swap.py --device cpu --seeds 0" in text
+    differ = make_speed_page.render(gap, None, swap=fake_swap(loop_gap=0.01))
+    assert "the two loops end at most 1.0 points apart" in differ
+    assert "four decimals" not in differ
+    narrow = make_speed_page.render(gap, None, swap=fake_swap(orders=(0.7968, 0.7960)))
+    assert "by up to 0.1 points, less than the difference" in narrow
+
+
+def test_order_rule_of_the_day_is_named():
+    """Benchmark records from before the seed set cnncourse's order say so, with a swap record."""
+    old = fake_record(d2l_acc=0.77, cnn_acc=0.80)
+    old["environment"]["commit"] = "f22575c"
+    text = make_speed_page.render([old], None, swap=fake_swap())
+    assert f"older than commit {make_speed_page.ORDER_SEEDED_SINCE}" in text
+    new = fake_record(d2l_acc=0.77, cnn_acc=0.80)
+    new["environment"]["commit"] = "not-a-commit"
+    assert "older than commit" not in make_speed_page.render([new], None, swap=fake_swap())
