@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1],
-                   help="seeds of the four loop:data combinations (initial weights, and d2l's order)")
+                   help="seeds of the loop:data combinations (initial weights; d2l's order)")
     p.add_argument("--only", nargs="*", default=list(COMBOS),
                    help=f"combinations to run, of {', '.join(COMBOS)}; 'none' for none")
     p.add_argument("--cnn-data-seed", type=int, default=0,
