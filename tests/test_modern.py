@@ -119,6 +119,48 @@ def test_deep_cnn_counts_weight_layers_and_differs_only_by_skips():
         modern.deep_cnn(7)
 
 
+def test_deep_cnn_batch_norm_follows_every_convolution():
+    for depth in (8, 20):
+        for residual in (True, False):
+            net = modern.deep_cnn(depth, residual=residual, batch_norm=True)
+            convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+            norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+            assert len(norms) == len(convs) == depth - 1
+            assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in modern.deep_cnn(depth).modules())
+    assert d2l.count_parameters(modern.deep_cnn(20, True, batch_norm=True)) == \
+        d2l.count_parameters(modern.deep_cnn(20, False, batch_norm=True))
+
+
+def test_kaiming_init_keeps_the_plain_deep_cnn_gradient():
+    # the chapter's lesson: the default init starves the first layer, Kaiming does not
+    X, y = torch.rand(32, 1, 28, 28), torch.arange(32) % 10
+    torch.manual_seed(0)
+    net = modern.deep_cnn(20, residual=False)
+    net.apply(lambda m: d2l.init_weights(m, "kaiming"))
+    g = d2l.layer_grad_norms(net, X, y)
+    assert g[0] > 1e-2 * g[-1], g
+
+
+def test_scratch_batch_norm_trains_like_torch():
+    # a few SGD steps from the same weights: same parameters afterwards, to float rounding
+    torch.manual_seed(0)
+    a = modern.lenet_bn(norm="torch")
+    b = modern.lenet_bn(norm="scratch")
+    b.load_state_dict(a.state_dict(), strict=False)
+    opts = [torch.optim.SGD(n.parameters(), lr=0.9) for n in (a, b)]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        X, y = torch.rand(16, 1, 28, 28, generator=g), torch.randint(0, 10, (16,), generator=g)
+        for net, opt in zip((a, b), opts):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(X), y).backward()
+            opt.step()
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=name)
+    torch.testing.assert_close(a[1].running_var, b[1].running_var)
+
+
 def test_plain_deep_cnn_gradients_vanish_residual_do_not():
     X, y = torch.rand(32, 1, 28, 28), torch.arange(32) % 10
     torch.manual_seed(0)

@@ -158,21 +158,25 @@ def resnet_28(channels: Sequence[int] = (16, 32, 64), blocks_per_stage: int = 1,
 
 
 def deep_cnn(depth: int = 20, residual: bool = True, width: int = 16,
-             num_classes: int = 10) -> nn.Sequential:
+             num_classes: int = 10, batch_norm: bool = False) -> nn.Sequential:
     """``depth`` weight layers: a stem, ``(depth - 2) / 2`` two-convolution blocks, a dense layer.
 
     Stem: 3x3 conv with ReLU and a 4x4 max pool (28 -> 7), so the deep part runs on 7x7 maps
     and a CPU can afford it. Then blocks of two 3x3 convolutions at ``width`` channels, with
-    the identity added around each block if ``residual``, and nothing else different; no
-    batch norm, PyTorch's default initialisation. The head flattens the last 7x7 maps into
-    one dense layer.
+    the identity added around each block if ``residual``, and nothing else different. With
+    ``batch_norm`` every convolution, the stem's included, is followed by an
+    ``nn.BatchNorm2d`` (ResNet's recipe); without it the stack has none. The head flattens
+    the last 7x7 maps into one dense layer. Initialisation is left to the caller.
     """
     if depth < 4 or depth % 2:
         raise ValueError(f"depth counts stem + 2 per block + head: an even number >= 4, "
                          f"not {depth}")
-    blocks = [Residual(width, width, batch_norm=False, skip=residual)
+    blocks = [Residual(width, width, batch_norm=batch_norm, skip=residual)
               for _ in range((depth - 2) // 2)]
+    stem: list[nn.Module] = [nn.Conv2d(1, width, 3, padding=1)]
+    if batch_norm:
+        stem.append(nn.BatchNorm2d(width))
     return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4, 4),
+        *stem, nn.ReLU(), nn.MaxPool2d(4, 4),
         *blocks,
         nn.Flatten(), nn.Linear(width * 7 * 7, num_classes))
