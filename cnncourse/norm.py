@@ -7,7 +7,9 @@ against ``nn.BatchNorm2d`` to the last bit that floating point allows:
   current batch (over the batch, and over height and width for images);
 * the running statistics are updated as ``running = (1 - momentum) * running +
   momentum * batch_stat`` -- PyTorch's ``momentum=0.1`` means "10 % new batch" -- and the
-  running variance takes the *unbiased* batch variance (``n / (n - 1)`` times the biased one);
+  running variance takes the *unbiased* batch variance (``n / (n - 1)`` times the biased one),
+  because it estimates the variance of every input the layer will see, which the biased
+  variance of a sample of ``n`` values underestimates by ``(n - 1) / n`` on average;
 * in evaluation mode the running statistics are used, so one example's output no longer
   depends on the others in its batch.
 
