@@ -5,7 +5,8 @@ Every method takes ``(model, x, target)``: a model in evaluation mode, a batch o
 explained. Each returns one map per image (``(N, C, H, W)``, Grad-CAM ``(N, 1, H, W)``):
 
 * ``saliency``             -- the gradient of the score (Simonyan et al., 2014);
-* ``smoothgrad``           -- that gradient averaged over noisy copies (Smilkov et al., 2017);
+* ``smoothgrad``           -- that gradient averaged over noisy copies, the noise relative to
+  the image's range (Smilkov et al., 2017);
 * ``integrated_gradients`` -- gradients along the straight path from a baseline, times the
   distance (Sundararajan et al., 2017);
 * ``occlusion``            -- how much the score drops when a patch is blanked out
@@ -57,13 +58,21 @@ def saliency(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     return grad
 
 
-def smoothgrad(model: nn.Module, x: torch.Tensor, target, n: int = 32, sigma: float = 0.15,
+def smoothgrad(model: nn.Module, x: torch.Tensor, target, n: int = 32,
+               noise_level: float = 0.15,
                generator: torch.Generator | None = None) -> torch.Tensor:
-    """The saliency averaged over ``n`` copies of ``x`` with Gaussian noise of std ``sigma``.
+    """The saliency averaged over ``n`` copies of ``x`` with Gaussian noise added.
 
     A gradient is a local, jagged thing; the average is a smoothed, more stable map.
-    Noise is drawn image by image (all of image 0's samples first).
+    ``noise_level`` is relative, as Smilkov et al. define it: the noise's standard deviation
+    is ``noise_level * (x_max - x_min)`` of each image, so one setting means the same for
+    images in [0, 1] and in [0, 255]. Noise is drawn image by image (all of image 0's
+    samples first).
     """
+    if noise_level < 0:
+        raise ValueError(f"noise_level is a share of the image's range, >= 0, not {noise_level}")
+    spread = (x.amax(dim=tuple(range(1, x.ndim))) - x.amin(dim=tuple(range(1, x.ndim))))
+    sigma = noise_level * spread.view(-1, 1, *[1] * (x.ndim - 1))      # (N, 1, 1, ...)
     noise = sigma * torch.randn((len(x), n, *x.shape[1:]), generator=generator,
                                 device=x.device, dtype=x.dtype)
     return sum(saliency(model, x + noise[:, i], target) for i in range(n)) / n

@@ -51,8 +51,10 @@ def randomized_copies(model: nn.Module, blocks: Sequence[str],
 
     ``blocks`` names submodules (``model.get_submodule(name)``) from the output down.
     Copy ``i`` has ``blocks[:i+1]`` re-initialised: every convolution and dense layer in
-    them gets fresh weights as PyTorch initialises a new layer (batch norm keeps its
-    trained statistics). The global random state is left as it was.
+    them gets fresh weights as PyTorch initialises a new layer. Batch norm is not reset: it
+    keeps its trained running statistics *and* its trained scale (gamma) and shift (beta), so
+    only the convolution and dense weights are random. The global random state is left as
+    it was.
     """
     net = copy.deepcopy(model)
     cuda = sorted({p.device.index or 0 for p in net.parameters() if p.device.type == "cuda"})

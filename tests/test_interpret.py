@@ -47,17 +47,33 @@ def test_saliency_is_captum_saliency(name, images):
 
 
 @by_net
-def test_smoothgrad_is_captum_noise_tunnel_with_the_same_noise(name, images):
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_smoothgrad_is_captum_noise_tunnel_with_the_same_noise(name, scale, images):
     # float32: captum draws its noise in float32 whatever the input's dtype
     net, images = _model(NETS[name][0]).float(), images.float()
+    low = images.amin(dim=(1, 2, 3), keepdim=True)
+    high = images.amax(dim=(1, 2, 3), keepdim=True)
+    images = scale * (images - low) / (high - low)       # each image spans exactly [0, scale]
     torch.manual_seed(5)
+    # captum's stdevs is absolute; ours is relative to the image's range (Smilkov et al.)
     ref = captum_attr.NoiseTunnel(captum_attr.Saliency(net)).attribute(
-        images, nt_type="smoothgrad", nt_samples=6, stdevs=0.2, target=TARGET, abs=False)
+        images, nt_type="smoothgrad", nt_samples=6, stdevs=0.2 * scale, target=TARGET,
+        abs=False)
     torch.manual_seed(5)
-    ours = A.smoothgrad(net, images, TARGET, n=6, sigma=0.2)
+    ours = A.smoothgrad(net, images, TARGET, n=6, noise_level=0.2)
     torch.testing.assert_close(ours, ref)
     # and it is not the plain gradient
     assert not torch.allclose(ours, A.saliency(net, images, TARGET))
+
+
+def test_smoothgrad_noise_follows_each_image_s_range():
+    """A constant image has range 0, so it gets no noise: SmoothGrad is its saliency."""
+    net = _model(lenet_modern)
+    flat = torch.full((2, 1, 28, 28), 0.4, dtype=torch.float64)
+    torch.testing.assert_close(A.smoothgrad(net, flat, 1, n=3, noise_level=0.5),
+                               A.saliency(net, flat, 1))
+    with pytest.raises(ValueError, match="noise_level"):
+        A.smoothgrad(net, flat, 1, noise_level=-0.1)
 
 
 def test_smoothgrad_generator_makes_it_repeatable(images):
