@@ -200,3 +200,19 @@ def test_one_hot_mse_drops_into_train_ch6():
                       verbose=False)
     assert h.epochs == 2 and all(math.isfinite(v) for v in h.train_loss)
     assert "softmax=False" in repr(L.OneHotMSELoss())
+
+
+@SETTINGS
+@given(logits_and_labels(scale_max=10.0))
+def test_curvature_in_the_logits(zy):
+    """The chapter's learning-rate argument: Hessians 2I (square error) and <= 1/2 (cross-entropy)."""
+    from torch.autograd.functional import hessian
+
+    z, y = zy
+    z0, y0 = z[0], y[:1]
+    H_ce = hessian(lambda v: L.cross_entropy(v[None], y0, reduction="sum"), z0)
+    p = L.softmax(z0)
+    torch.testing.assert_close(H_ce, torch.diag(p) - torch.outer(p, p))
+    assert torch.linalg.eigvalsh(H_ce).max() <= 0.5 + 1e-12
+    H_sq = hessian(lambda v: L.OneHotMSELoss(reduction="sum")(v[None], y0), z0.float())
+    torch.testing.assert_close(H_sq, 2 * torch.eye(len(z0)))
