@@ -204,7 +204,9 @@ def fake_swap(loop_gap: float = 0.0, orders=(0.7968, 0.7750, 0.7900)) -> dict:
     runs += [run("cnncourse", "cnncourse", 0, k, acc) for k, acc in enumerate(orders) if k]
     return {"case": "lenet-swap", "device_type": "cpu", "complete": True, "runs": runs,
             "commands": ["python benchmarks/bench_swap.py --device cpu --seeds 0"],
-            "environment": {"date_utc": "2026-12-01 17:00 UTC", "commit": "abc1234"}}
+            "settings": {"batch_size": 256, "lr": 0.9},
+            "environment": {"date_utc": "2026-12-01 17:00 UTC", "commit": "abc1234",
+                            "cpu": "Some CPU", "cpu_count": 2, "torch_threads": 1}}
 
 
 def test_swap_names_the_half_that_moves_the_accuracy():
@@ -212,17 +214,22 @@ def test_swap_names_the_half_that_moves_the_accuracy():
     text = make_speed_page.render(gap, None, swap=fake_swap())
     section = text.split("## Accuracy")[1].split("\n## ")[0]
     assert "being investigated" not in section
-    assert "| 0 | d2l's `train_ch6` | 0.7720 | 0.7968 (0) |" in section
+    assert "| 0 | d2l's loader, drawn from the seed | 0.7720 | 0.7720 |" in section
+    assert "| 0 | cnncourse's loader, order seed 1 |  | 0.7750 |" in section
     assert "the same test accuracy to four decimals, after every epoch" in section
     assert "cnncourse's loader ends +2.5 points from d2l's" in section
-    # orders 0, 1, 2 end 2.2 points apart: about as much as the 2.5-point gap
-    assert "by up to 2.2 points, about as much as the difference" in section
+    # cnncourse's orders 0.7750..0.7968 and d2l's 0.7720: 2.5 points, the size of the gap
+    assert "spans 2.5 points, about as much as the difference" in section
+    assert "Every order of cnncourse's loader here ends above every order of d2l's" in section
+    assert "with 3 and 1 orders" in section
+    runs = text.split("### Each loop on each loader")[1]
+    assert "| 0 | d2l's | cnncourse | 0.700 0.780 0.740 0.772 |" in runs
     assert "python benchmarks/bench_swap.py --device cpu --seeds 0" in text
     differ = make_speed_page.render(gap, None, swap=fake_swap(loop_gap=0.01))
     assert "the two loops end at most 1.0 points apart" in differ
     assert "four decimals" not in differ
-    narrow = make_speed_page.render(gap, None, swap=fake_swap(orders=(0.7968, 0.7960)))
-    assert "by up to 0.1 points, less than the difference" in narrow
+    overlap = make_speed_page.render(gap, None, swap=fake_swap(orders=(0.7968, 0.7700)))
+    assert "The two loaders' results overlap" in overlap and "Every order" not in overlap
 
 
 def test_order_rule_of_the_day_is_named():

@@ -73,6 +73,7 @@ def load_swap_results(folder: Path) -> dict | None:
         if path.exists():
             rec = json.loads(path.read_text())
             if rec.get("complete") and rec.get("runs"):
+                rec["_file"] = f"results/{name}"
                 return rec
     return None
 
@@ -269,14 +270,14 @@ def accuracy_section(records: list[dict], swap: dict | None = None) -> list[str]
             "as speed only, not as evidence that the two pipelines train identically."
             + alexnet, ""]
     older = sorted({_commit(r).removeprefix("commit ") for r in records
-                    if measured_before(r["environment"].get("commit"), ORDER_SEEDED_SINCE)})
+                    if measured_before(_commit(r).removeprefix("commit "), ORDER_SEEDED_SINCE)})
     note = ("The runs of one pipeline agree with each other to within "
             f"{100 * spread:.1f} points"
             + (", and the LeNet difference is the same on the CPU and on the GPU" if same else "")
             + ".")
     if older:
-        note += (" For cnncourse that agreement says little: these measurements (commit "
-                 f"{', '.join(older)}) are older than commit {ORDER_SEEDED_SINCE}, and in them "
+        note += (" For cnncourse that agreement says little: these measurements "
+                 f"({'commits' if len(older) > 1 else 'commit'} {', '.join(older)}) are older than commit {ORDER_SEEDED_SINCE}, and in them "
                  "every cnncourse run saw the same orders of training examples whatever its "
                  "seed; only the initial weights changed from run to run.")
     return [
@@ -305,13 +306,18 @@ def swap_findings(swap: dict) -> dict:
             for (l2, d2, s2, ds2), r2 in final.items():
                 if (l2, d2, s2) == (loop, "cnncourse", seed) and ds2 in (shared or {0}):
                     data_gaps.append(r2["test_acc"] - r["test_acc"])
-    orders = sorted((r["data_seed"], r["test_acc"]) for (loop, data, seed, dseed), r
-                    in final.items() if loop == data == "cnncourse" and seed == 0)
+    # one result per order: cnncourse's orders with seed 0's weights, d2l's one per seed
+    # (the loops train alike, so either loop's run stands for its order)
+    orders = {dseed: r["test_acc"] for (loop, data, seed, dseed), r in sorted(
+        final.items(), key=lambda kv: kv[0][0] == "cnncourse") if data == "cnncourse" and seed == 0}
+    d2l_orders = {seed: r["test_acc"] for (loop, data, seed, _), r in sorted(
+        final.items(), key=lambda kv: kv[0][0] == "cnncourse") if data == "d2l"}
     swings = [abs(b - a) for r in swap["runs"] if r["test_acc_per_epoch"]
               for a, b in zip(r["test_acc_per_epoch"][-4:-1], r["test_acc_per_epoch"][-3:])]
     return {"loop_gap_max": max(loop_gaps) if loop_gaps else None,
             "loop_pairs": len(loop_gaps), "epochs_equal": bool(epochs_equal) and all(epochs_equal),
-            "data_gaps": data_gaps, "orders": orders,
+            "data_gaps": data_gaps, "orders": sorted(orders.items()),
+            "d2l_orders": sorted(d2l_orders.items()),
             "late_swing_max": max(swings) if swings else None}
 
 
@@ -329,20 +335,19 @@ def swap_section(swap: dict, gaps: list[float]) -> list[str]:
            "cnncourse's in-memory `TensorLoader`) and a training loop (`train_ch6`). "
            "`benchmarks/bench_swap.py` trains each loop on each loader with the same seed "
            f"({', '.join(_plural(n, 'epoch') for n in sorted(epochs))}, on {where}, "
-           f"{_date(swap)}, {_commit(swap)}). Final test accuracy:", "",
-           "| seed | training loop | d2l's loader | cnncourse's loader, order seed |",
-           "|---:|---|---:|---:|"]
+           f"{_date(swap)}, {_commit(swap)}). Final test accuracy (a blank: not run):", "",
+           "| seed | order of the training examples | d2l's `train_ch6` "
+           "| cnncourse's `train_ch6` |", "|---:|---|---:|---:|"]
     final = {(r["loop"], r["data"], r["seed"], r["data_seed"]): r["test_acc"]
              for r in swap["runs"]}
-    rows = sorted({(seed, loop) for loop, _, seed, _ in final}, key=lambda x: (x[0], x[1] != "d2l"))
-    for seed, loop in rows:
-        d2l_cell = final.get((loop, "d2l", seed, None))
-        cnn_cells = [f"{acc:.4f} ({dseed})" for (lp, data, s, dseed), acc in sorted(
-            final.items(), key=lambda kv: kv[0][3] or 0)
-            if (lp, data, s) == (loop, "cnncourse", seed)]
-        out.append(f"| {seed} | {loop}'s `train_ch6` "
-                   f"| {'' if d2l_cell is None else f'{d2l_cell:.4f}'} "
-                   f"| {', '.join(cnn_cells)} |")
+    rows = sorted({(seed, data, dseed) for _, data, seed, dseed in final},
+                  key=lambda x: (x[0], x[1] != "d2l", x[2] or 0))
+    for seed, data, dseed in rows:
+        order = ("d2l's loader, drawn from the seed" if data == "d2l" else
+                 f"cnncourse's loader, order seed {dseed}")
+        cells = [final.get((loop, data, seed, dseed)) for loop in ("d2l", "cnncourse")]
+        out.append(f"| {seed} | {order} | "
+                   + " | ".join("" if c is None else f"{c:.4f}" for c in cells) + " |")
     out.append("")
     text = []
     if f["loop_gap_max"] is not None:
@@ -366,26 +371,54 @@ def swap_section(swap: dict, gaps: list[float]) -> list[str]:
                     "`load_data_fashion_mnist(seed=...)` (0 unless given), which "
                     "`torch.manual_seed` does not touch.")
     out += [" ".join(text), ""] if text else []
-    orders = f["orders"]
-    if len(orders) >= 2:
-        accs = [a for _, a in orders]
+    orders, d2l_orders = f["orders"], f["d2l_orders"]
+    if len(orders) + len(d2l_orders) >= 3 and orders and d2l_orders:
+        accs = [a for _, a in orders + d2l_orders]
         spread = max(accs) - min(accs)
         lenet_gap = max((abs(g) for g in gaps), default=0.0)
         compare = ("more than" if spread > lenet_gap + 0.005 else
                    "about as much as" if spread >= lenet_gap - 0.005 else "less than")
-        para = ("How much does the order alone matter? cnncourse's loop on cnncourse's loader, "
-                "with seed 0's initial weights and order seeds "
-                f"{', '.join(str(s) for s, _ in orders)}, ends at "
-                f"{', '.join(f'{a:.4f}' for _, a in orders)}: the order alone moves the final "
-                f"test accuracy by up to {_points(spread)} points, {compare} the difference "
-                "between the pipelines above.")
+        para = ("How far does the order alone move the result? On cnncourse's loader, seed 0's "
+                "initial weights with order seeds "
+                f"{', '.join(str(s) for s, _ in orders)} end at "
+                f"{', '.join(f'{a:.4f}' for _, a in orders)}; on d2l's loader, seeds "
+                f"{', '.join(str(s) for s, _ in d2l_orders)} (an order each, and initial "
+                f"weights each) end at {', '.join(f'{a:.4f}' for _, a in d2l_orders)}. "
+                f"Over these orders the final test accuracy spans {_points(spread)} points, "
+                f"{compare} the difference between the pipelines above.")
         if f["late_swing_max"] is not None:
-            para += (" With sigmoid activations and a learning rate of 0.9, the test accuracy "
-                     "still jumps from one epoch to the next late in these runs (by up to "
+            para += (" With sigmoid activations and a learning rate of 0.9 the test accuracy "
+                     "still jumps between epochs late in these runs (by up to "
                      f"{_points(f['late_swing_max'])} points over the last three epochs), so "
-                     "where the last epoch happens to stop matters.")
+                     "the order of the last batches before the final test matters.")
+        cnn_accs, d2l_accs = [a for _, a in orders], [a for _, a in d2l_orders]
+        if min(cnn_accs) <= max(d2l_accs):
+            para += (" The two loaders' results overlap: the gap in the table above is that "
+                     "of the orders the benchmark happened to draw, not of the loaders.")
+        else:
+            para += (f" Every order of cnncourse's loader here ends above every order of "
+                     "d2l's. Both draw a uniformly random permutation each epoch "
+                     "(`torch.randperm`), and nothing else in how they serve the data differs, "
+                     f"so with {len(cnn_accs)} and {len(d2l_accs)} orders this is as likely "
+                     "chance as a real difference; more orders would tell.")
         out += [para, ""]
     return out
+
+
+def swap_runs_section(swap: dict) -> list[str]:
+    """Every run of ``bench_swap.py``, with its test accuracy after each epoch."""
+    e = swap["environment"]
+    out = ["### Each loop on each loader", "",
+           f"Measured {e['date_utc']}, {_commit(swap)}, on {_hardware(e)}, batch "
+           f"{swap['settings']['batch_size']}, lr {swap['settings']['lr']:g} "
+           f"(`benchmarks/{swap.get('_file', 'results/lenet-swap-cpu.json')}`)"
+           ". Test accuracy after each epoch:", "",
+           "| seed | order | loop | test accuracy, epoch by epoch |", "|---:|---|---|---|"]
+    for r in swap["runs"]:
+        order = "d2l's" if r["data"] == "d2l" else f"cnncourse's, seed {r['data_seed']}"
+        out.append(f"| {r['seed']} | {order} | {r['loop']} | "
+                   + " ".join(f"{a:.3f}" for a in r["test_acc_per_epoch"] or []) + " |")
+    return out + [""]
 
 
 def sources_section(records: list[dict], threads: dict | None) -> list[str]:
@@ -741,7 +774,7 @@ def render(records: list[dict], image_rel: str | None, threads: dict | None = No
         out += sources_section(records, threads)
     out += measured_how()
     out += reproduce(records, threads, swap)
-    if records or threads:
+    if records or threads or swap:
         out += ["## Every measurement", ""]
     for rec in records:
         out += [f"### {rec['title']}, {_epochs(rec)}, "
@@ -750,6 +783,8 @@ def render(records: list[dict], image_rel: str | None, threads: dict | None = No
                 f"Every timed run, in the order it ran (`benchmarks/results/{rec['_file']}`; "
                 "*printed* is what the pipeline itself reports, *load* the load average "
                 "when the run started):", "", runs_table(rec), ""]
+    if swap is not None:
+        out += swap_runs_section(swap)
     if threads is not None:
         out += threads_section(threads)
     return "\n".join(out).rstrip("\n") + "\n"
