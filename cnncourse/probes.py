@@ -8,6 +8,10 @@
   (zero fill, no wrap-around) and measure how accuracy moves.
 * ``layer_grad_norms`` -- the gradient norm of each layer's weights for one
   batch, to see gradients vanish (or not) on their way back through a deep net.
+* ``activation_grad_rms`` -- the same question asked of the activations: the
+  root-mean-square gradient of the loss with respect to each hidden layer's
+  output. Equal-width layers give numbers on one scale, which weight-gradient
+  norms of differently shaped matrices do not.
 
 All image functions work on the last two dimensions, so they take raw
 ``uint8`` data ``(N, H, W)`` as well as float batches ``(B, C, H, W)``.
@@ -24,6 +28,7 @@ from .train import evaluate_accuracy_gpu
 
 __all__ = [
     "accuracy_under_shift",
+    "activation_grad_rms",
     "inverse_permutation",
     "layer_grad_norms",
     "permute_pixels",
@@ -144,3 +149,44 @@ def layer_grad_norms(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
     loss_fn = loss if loss is not None else nn.CrossEntropyLoss()
     loss_fn(net(X), y).backward()
     return [m.weight.grad.norm().item() for m in layers]
+
+
+ACTIVATION_TYPES = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.LeakyReLU)
+
+
+def activation_grad_rms(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
+                        at: tuple[type[nn.Module], ...] = ACTIVATION_TYPES,
+                        loss: Callable | None = None) -> list[float]:
+    """RMS of the loss gradient w.r.t. the output of each ``at`` module, input side first.
+
+    One forward and backward pass on ``(X, y)`` (cross-entropy, batch mean,
+    unless ``loss`` is given). The RMS is per element, so layers of one width
+    are on one scale and a value that shrinks toward the input is a signal
+    that reaches the first layers weakened: vanishing gradients. Weight
+    ``.grad`` values are cleared first and left holding this batch's gradients.
+    """
+    modules = [m for m in net.modules() if isinstance(m, at)]
+    if not modules:
+        names = ", ".join(t.__name__ for t in at)
+        raise ValueError(f"the net has no activation module to measure (looked for {names}); "
+                         f"pass at=(...) with the module types whose outputs to measure")
+    grads: dict[int, torch.Tensor] = {}
+
+    def keep(i: int):
+        def hook(module, inputs, output):
+            output.register_hook(lambda g: grads.__setitem__(i, g.detach()))
+        return hook
+
+    handles = [m.register_forward_hook(keep(i)) for i, m in enumerate(modules)]
+    try:
+        net.zero_grad(set_to_none=True)
+        loss_fn = loss if loss is not None else nn.CrossEntropyLoss()
+        loss_fn(net(X), y).backward()
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [i for i in range(len(modules)) if i not in grads]
+    if missing:
+        raise ValueError(f"activation modules {missing} (input side first) got no gradient: "
+                         f"they are not on the path from the input to the loss")
+    return [grads[i].float().pow(2).mean().sqrt().item() for i in range(len(modules))]

@@ -57,6 +57,29 @@ def test_small_cnn_shapes_and_size():
         (9 * 4 + 4) + (4 * 9 * 8 + 8) + (8 * 49 * 10 + 10))
 
 
+def test_small_cnn_without_pooling_keeps_the_convolutions_and_reads_the_full_grid():
+    pooled, flat = small_cnn(), small_cnn(pool=False)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in flat)
+    convs = [m for m in flat if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] \
+        == [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding)
+            for c in pooled if isinstance(c, nn.Conv2d)]
+    assert flat(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert flat[-1].in_features == 32 * 28 * 28
+    assert cnncourse.count_parameters(flat) == (9 * 16 + 16) + (16 * 9 * 32 + 32) + (32 * 784 * 10 + 10)
+
+
+def test_small_cnn_without_pooling_is_shift_equivariant_up_to_its_last_layer():
+    torch.manual_seed(0)
+    features = small_cnn(pool=False)[:-2]
+    X = torch.zeros(1, 1, 28, 28)
+    X[..., 10:16, 9:14] = torch.rand(6, 5)
+    moved = features(probes.shift_images(X, 2, 3))
+    # away from the border (zero padding is not zero after a bias), the maps move with the image
+    assert torch.allclose(moved[..., 4:26, 5:26], features(X)[..., 2:24, 2:23], atol=1e-6)
+    assert not torch.allclose(moved[..., 2:24, 2:23], features(X)[..., 2:24, 2:23], atol=1e-3)
+
+
 # ------------------------------------------------------------ permutations
 def test_pixel_permutation_is_a_seeded_permutation_and_leaves_global_rng_alone():
     torch.manual_seed(123)
@@ -202,6 +225,40 @@ def test_deep_sigmoid_gradients_vanish_and_relu_kaiming_ones_do_not():
     rel = probes.layer_grad_norms(relu, X, y)
     assert sig[0] / sig[-1] < 1e-3
     assert 0.05 < rel[0] / rel[-1] < 20
+
+
+def test_activation_grad_rms_matches_autograd_on_the_hidden_outputs():
+    torch.manual_seed(0)
+    net = mlp((16, 8), "tanh")
+    X, y = torch.rand(12, 1, 28, 28), torch.randint(0, 10, (12,))
+    rms = probes.activation_grad_rms(net, X, y)
+    # recompute by hand: the hidden outputs are the inputs of the 2nd and 3rd Linear layers
+    h1 = net[2](net[1](net[0](X)))
+    h2 = net[4](net[3](h1))
+    g1, g2 = torch.autograd.grad(F.cross_entropy(net[5](h2), y), [h1, h2])
+    assert rms == pytest.approx([g1.pow(2).mean().sqrt().item(), g2.pow(2).mean().sqrt().item()],
+                                rel=1e-5)
+    # no hooks are left behind: a second call gives the same numbers
+    assert probes.activation_grad_rms(net, X, y) == pytest.approx(rms, rel=1e-6)
+    assert not any(m._forward_hooks for m in net.modules())
+
+
+def test_activation_grad_rms_sees_deep_sigmoid_gradients_vanish():
+    X, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    torch.manual_seed(0)
+    sig = probes.activation_grad_rms(mlp((64,) * 8, "sigmoid"), X, y)
+    torch.manual_seed(0)
+    relu = mlp((64,) * 8, "relu")
+    relu.apply(lambda m: cnncourse.init_weights(m, "kaiming"))
+    rel = probes.activation_grad_rms(relu, X, y)
+    assert len(sig) == len(rel) == 8
+    assert sig[0] / sig[-1] < 1e-3
+    assert 0.1 < rel[0] / rel[-1] < 10
+
+
+def test_activation_grad_rms_needs_an_activation():
+    with pytest.raises(ValueError, match="no activation module"):
+        probes.activation_grad_rms(mlp(()), torch.rand(2, 1, 28, 28), torch.tensor([0, 1]))
 
 
 def test_layer_grad_norms_needs_a_layer():

@@ -9,7 +9,9 @@ inputs and 10 classes, so ``layer_summary``, ``count_parameters`` and
   compares them.
 * ``small_cnn``  -- two 3x3 convolutions with max pooling and one Linear
   layer: about a tenth of the parameters of ``mlp((256,))``. It is the CNN of
-  the pixel-permutation and shift experiments.
+  the pixel-permutation and shift experiments; ``pool=False`` gives the same
+  convolutions without pooling, the control that tells what pooling adds to
+  the convolutions' own tolerance of shifts.
 """
 from __future__ import annotations
 
@@ -48,18 +50,20 @@ def mlp(hidden: Sequence[int] = (256,), activation: str = "relu", num_classes: i
     return nn.Sequential(*layers)
 
 
-def small_cnn(num_classes: int = 10, channels: tuple[int, int] = (16, 32)) -> nn.Sequential:
+def small_cnn(num_classes: int = 10, channels: tuple[int, int] = (16, 32),
+              pool: bool = True) -> nn.Sequential:
     """conv3x3(16)-ReLU-maxpool, conv3x3(32)-ReLU-maxpool, Linear(32*7*7 -> classes).
 
     Padding 1 keeps 28x28 through each convolution; each 2x2 max pooling halves
     it, 28 -> 14 -> 7. No hidden Linear layer: the point is how far two small
-    shared kernels go.
+    shared kernels go. ``pool=False`` drops both poolings (stride 1 throughout),
+    so the Linear layer reads the full 28x28 grid: 32*28*28 features.
     """
     c1, c2 = channels
-    return nn.Sequential(
-        nn.Conv2d(1, c1, kernel_size=3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(c1, c2, kernel_size=3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Flatten(),
-        nn.Linear(c2 * 7 * 7, num_classes))
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in ((1, c1), (c1, c2)):
+        layers += [nn.Conv2d(fan_in, fan_out, kernel_size=3, padding=1), nn.ReLU()]
+        if pool:
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+    side = 7 if pool else 28
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c2 * side * side, num_classes))
