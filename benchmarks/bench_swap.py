@@ -31,6 +31,7 @@ import contextlib
 import fcntl
 import json
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def swap_run(loop: str, data: str, seed: int, data_seed: int | None, epochs: int
 @contextlib.contextmanager
 def _locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    # the lock lives outside the results folder, so that it never gets committed
+    with open(Path(tempfile.gettempdir()) / f"cnncourse-{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 

@@ -393,8 +393,9 @@ def swap_section(swap: dict, gaps: list[float]) -> list[str]:
                      "the order of the last batches before the final test matters.")
         cnn_accs, d2l_accs = [a for _, a in orders], [a for _, a in d2l_orders]
         if min(cnn_accs) <= max(d2l_accs):
-            para += (" The two loaders' results overlap: the gap in the table above is that "
-                     "of the orders the benchmark happened to draw, not of the loaders.")
+            para += (" The two loaders' results overlap: the gap in the table above comes from "
+                     "the particular orders the benchmark drew (all of cnncourse's runs there "
+                     "saw one and the same), not from how the loaders serve the data.")
         else:
             para += (f" Every order of cnncourse's loader here ends above every order of "
                      "d2l's. Both draw a uniformly random permutation each epoch "
