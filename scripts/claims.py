@@ -41,10 +41,15 @@ def chapters_in_toc() -> list[str]:
     return names
 
 
-def run_chapter(name: str, seed: int, budget: str, record: Path, timeout: int) -> str | None:
-    """Execute ``chapters/NAME.md`` with the seed; the claims go to ``record``. Error or None."""
+def run_chapter(name: str, seed: int, budget: str, record: Path, timeout: int,
+                keep: Path | None = None) -> str | None:
+    """Execute ``chapters/NAME.md`` with the seed; the claims go to ``record``. Error or None.
+
+    ``keep``: where to save the executed notebook (to compare its outputs with another run).
+    """
     import jupytext
     import nbclient
+    import nbformat
 
     nb = jupytext.read(CHAPTERS / f"{name}.md")
     env = {"CNNCOURSE_BUDGET": budget, "CNNCOURSE_SEED": str(seed),
@@ -55,8 +60,11 @@ def run_chapter(name: str, seed: int, budget: str, record: Path, timeout: int) -
         nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(CHAPTERS)}}).execute()
     except Exception as err:  # noqa: BLE001 -- a failed chapter is a result, not a crash
-        return f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:300] if str(err).strip() else ''}"
+        text = str(err).strip()
+        return f"{type(err).__name__}: {text.splitlines()[-1][:300] if text else ''}"
     finally:
+        if keep is not None:
+            nbformat.write(nb, keep)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -104,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None,
                         help="results file (default: book/results/claims-BUDGET.json)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--keep", default=None,
+                        help="folder for the executed notebooks (NAME-sSEED.ipynb)")
     parser.add_argument("--update", action="store_true",
                         help="replace only these chapters' results in an existing results file")
     args = parser.parse_args(argv)
@@ -117,14 +127,44 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    machine = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
+               else f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs",
+               "torch": torch.__version__, "python": platform.python_version()}
+    last = None
+    if args.update and out.is_file():
+        last = json.loads(out.read_text())
+        if last.get("budget") != budget or last.get("seeds") != args.seeds:
+            parser.error(f"--update: {out} holds budget {last.get('budget')}, seeds "
+                         f"{last.get('seeds')}; survey the same or drop --update")
+    keep = Path(args.keep) if args.keep else None
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+
+    def write(entries: list[dict], runs: list[dict], complete: bool) -> list[dict]:
+        rows = summarise(entries, args.seeds)
+        if last is not None:  # keep the other chapters' rows from the last survey
+            runs = [r for r in last["runs"] if r["chapter"] not in names] + runs
+            rows = [r for r in last["claims"] if r["chapter"] not in names] + rows
+        order = {name: i for i, name in enumerate(chapters_in_toc())}
+        runs = sorted(runs, key=lambda r: (order.get(r["chapter"], len(order)), r["seed"]))
+        rows.sort(key=lambda r: order.get(r["chapter"], len(order)))  # stable: chapter order
+        result = {"budget": budget, "seeds": args.seeds, "date": time.strftime("%Y-%m-%d"),
+                  "machine": machine, "complete": complete, "runs": runs, "claims": rows}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        return rows
+
+    # Seed by seed, every chapter, the file rewritten after each run: a survey stopped early
+    # still holds whole seeds of every chapter.
     entries, runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            for seed in args.seeds:
+        for seed in args.seeds:
+            for name in names:
                 record = Path(tmp) / f"{name}-{seed}.jsonl"
                 record.touch()
                 started = time.perf_counter()
-                error = run_chapter(name, seed, budget, record, args.timeout)
+                kept = keep / f"{name}-s{seed}.ipynb" if keep else None
+                error = run_chapter(name, seed, budget, record, args.timeout, kept)
                 seconds = time.perf_counter() - started
                 seen = [json.loads(line) for line in record.read_text().splitlines() if line]
                 entries += seen
@@ -132,26 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                              "claims": len(seen), "error": error})
                 print(f"{name} seed {seed}: {len(seen)} claim checks, {seconds:.0f} s"
                       + (f", FAILED: {error}" if error else ""), flush=True)
-    rows = summarise(entries, args.seeds)
-    if args.update and out.is_file():
-        # keep the other chapters' rows from the last survey of this budget and these seeds
-        last = json.loads(out.read_text())
-        if last.get("budget") != budget or last.get("seeds") != args.seeds:
-            parser.error(f"--update: {out} holds budget {last.get('budget')}, seeds "
-                         f"{last.get('seeds')}; survey the same or drop --update")
-        runs = [r for r in last["runs"] if r["chapter"] not in names] + runs
-        rows = [r for r in last["claims"] if r["chapter"] not in names] + rows
-        order = {name: i for i, name in enumerate(chapters_in_toc())}
-        runs.sort(key=lambda r: (order.get(r["chapter"], len(order)), r["seed"]))
-        rows.sort(key=lambda r: order.get(r["chapter"], len(order)))  # stable: chapter order
-    result = {"budget": budget, "seeds": args.seeds, "date": time.strftime("%Y-%m-%d"),
-              "machine": {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
-                          else f"{platform.processor() or platform.machine()}, "
-                               f"{os.cpu_count()} logical CPUs",
-                          "torch": torch.__version__, "python": platform.python_version()},
-              "runs": runs, "claims": rows}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+                write(entries, runs, complete=False)
+    rows = write(entries, runs, complete=True)
     weak = [r for r in rows if r["held"] < r["seeds"]]
     print(f"{len(rows)} claims over {len(args.seeds)} seeds -> {out}; "
           f"{len(weak)} did not hold on every seed" + "".join(

@@ -109,7 +109,7 @@ def test_the_survey_runs_a_chapter_per_seed_and_summarises(tmp_path, monkeypatch
     monkeypatch.setattr(script, "CHAPTERS", tmp_path)
     out = tmp_path / "claims.json"
     rc = script.main(["--budget", "smoke", "--seeds", "0", "1", "--chapters", "tiny",
-                      "--out", str(out)])
+                      "--out", str(out), "--keep", str(tmp_path / "kept")])
     result = json.loads(out.read_text())
     assert rc == 1  # the run of seed 1 failed after its claim
     [row] = result["claims"]
@@ -118,6 +118,9 @@ def test_the_survey_runs_a_chapter_per_seed_and_summarises(tmp_path, monkeypatch
     assert [(r["seed"], r["claims"], r["error"] is None) for r in result["runs"]] == [
         (0, 1, True), (1, 1, False)]
     assert "no data" in result["runs"][1]["error"]
+    assert result["complete"] is True
+    kept = tmp_path / "kept" / "tiny-s1.ipynb"  # the executed notebook, error output included
+    assert "no data" in kept.read_text()
     assert result["budget"] == "smoke" and result["seeds"] == [0, 1]
 
 
@@ -135,7 +138,7 @@ def test_update_replaces_only_the_chapters_it_ran(tmp_path, monkeypatch, no_surv
     monkeypatch.setattr(script, "chapters_in_toc", lambda: ["data", "lenet"])
 
     def fake_run(value):
-        def run(name, seed, budget, record, timeout):
+        def run(name, seed, budget, record, timeout, keep=None):
             record.write_text(json.dumps({"chapter": name, "name": f"{name}: x", "says": "",
                                           "above": 0.0, "below": None, "value": value,
                                           "seed": seed}) + "\n")
