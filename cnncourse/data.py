@@ -34,6 +34,8 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from .claims import run_seed
+
 __all__ = [
     "LoaderWrapper",
     "DataFileError",
@@ -516,14 +518,17 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
                             root: str | os.PathLike | None = None,
                             device: torch.device | str | None = None,
                             subset: int | None = None, test_subset: int | None = None,
-                            download: bool = True, seed: int = 0,
+                            download: bool = True, seed: int | None = None,
                             ) -> tuple[TensorLoader, TensorLoader]:
     """Fashion-MNIST as ``(train_iter, test_iter)`` (d2l-compatible first arguments).
 
     ``subset``/``test_subset`` keep a fixed random sample of that many examples
     (for quick runs); ``device`` puts the data there up front (``train_ch6``
     moves it to the training device anyway). The training iterator reshuffles
-    every epoch; the test iterator keeps the file's order. Impossible arguments
+    every epoch; the test iterator keeps the file's order. ``seed`` fixes the
+    samples and the order of the batches; by default it is the run's seed
+    (``run_seed()``: 0, or the seed the claims survey sets), so a survey over seeds
+    varies the data order as well as the initial weights. Impossible arguments
     raise a ``ValueError`` naming the argument here, before any data is read.
     """
     batch_size = _positive_int("batch_size", batch_size, " (images per batch, e.g. 256)")
@@ -531,6 +536,8 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
     for name, size in (("subset", subset), ("test_subset", test_subset)):
         if size is not None:
             _positive_int(name, size, " (a number of examples to keep; None keeps them all)")
+    if seed is None:
+        seed = run_seed()
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, not {type(seed).__name__} {seed!r}")
     if not isinstance(download, bool):

@@ -157,3 +157,16 @@ def test_update_replaces_only_the_chapters_it_ran(tmp_path, monkeypatch, no_surv
     with pytest.raises(SystemExit):  # other seeds: the table would mix two surveys
         script.main(["--budget", "smoke", "--seeds", "0", "--chapters", "lenet", "--update",
                      "--out", str(out)])
+
+
+def test_the_data_order_follows_the_run_seed_unless_one_is_given(monkeypatch):
+    def first_labels(**kw):
+        train_iter, _ = d2l.load_data_fashion_mnist(64, subset=512, **kw)
+        return next(iter(train_iter))[1].tolist()
+
+    monkeypatch.delenv(SEED_ENV, raising=False)
+    book = first_labels()
+    assert book == first_labels(seed=0)  # the book's runs: seed 0, as before
+    monkeypatch.setenv(SEED_ENV, "3")
+    assert first_labels() == first_labels(seed=3) != book
+    assert first_labels(seed=0) == book  # an explicit seed wins
