@@ -42,12 +42,13 @@ def run_seed(default: int = 0) -> int:
 
 
 def claim(name: str, value: float, *, above: float | None = None,
-          below: float | None = None, says: str = "") -> float:
-    """Check ``above < value < below`` for the claim ``name``; return ``value``.
+          below: float | None = None, says: str = "") -> None:
+    """Check ``above < value < below`` for the claim ``name``.
 
     ``says`` is the sentence (or its gist) the bound protects. Outside a survey a
     value out of bounds raises ``ClaimError``; in a survey (``CNNCOURSE_CLAIMS`` set)
     the value is recorded and the run goes on, so every claim of the chapter is seen.
+    Nothing is returned, so a check cell that ends with a claim shows no stray number.
     """
     if above is None and below is None:
         raise ValueError(f"claim {name!r} needs a bound: above=..., below=... or both")
@@ -61,7 +62,7 @@ def claim(name: str, value: float, *, above: float | None = None,
                  "seed": run_seed()}
         with Path(record).open("a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
-        return value
+        return
     if not held:
         bound = " and ".join(part for part in (
             f"> {above:g}" if above is not None else "",
@@ -69,4 +70,3 @@ def claim(name: str, value: float, *, above: float | None = None,
         raise ClaimError(f"claim {name!r}: measured {value:.4g}, but the text needs {bound}"
                          + (f" ({says})" if says else "")
                          + ". If the run is right, the sentence is not: change both.")
-    return value
