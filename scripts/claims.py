@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -29,6 +30,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
+RESULTS = ROOT / "book" / "results"
+PAGE = ROOT / "book" / "claims.md"
+STAMP = "# surveys shown: "  # a line of the page's code cell
+
+
+def stamp_page(page: Path = PAGE, results: Path = RESULTS) -> str:
+    """Name the survey files' contents in the page's code; return the line.
+
+    The book's execution cache keys a page on its code alone, so a new survey would leave
+    the page showing the old table. With the files' hashes in its code, the page (and no
+    other) executes again at the next book build.
+    """
+    import hashlib
+
+    found = [f"{f.stem} {hashlib.sha256(f.read_bytes()).hexdigest()[:12]}"
+             for f in sorted(results.glob("claims-*.json"))]
+    line = STAMP + (", ".join(found) or "none yet")
+    text = page.read_text()
+    if STAMP not in text:
+        raise ValueError(f"{page} has no line starting with {STAMP.strip()!r} in its code")
+    page.write_text(re.sub(rf"^{re.escape(STAMP)}.*$", line, text, count=1, flags=re.M))
+    return line
 
 
 def chapters_in_toc() -> list[str]:
@@ -173,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} seed {seed}: {len(seen)} claim checks, {seconds:.0f} s"
                       + (f", FAILED: {error}" if error else ""), flush=True)
                 write(entries, runs, complete=False)
+                if out.parent.resolve() == RESULTS.resolve():
+                    stamp_page()  # a survey stopped early is shown as far as it got
     rows = write(entries, runs, complete=True)
+    if out.parent.resolve() == RESULTS.resolve():
+        print(stamp_page())
     weak = [r for r in rows if r["held"] < r["seeds"]]
     print(f"{len(rows)} claims over {len(args.seeds)} seeds -> {out}; "
           f"{len(weak)} did not hold on every seed" + "".join(

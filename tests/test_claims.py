@@ -171,3 +171,24 @@ def test_the_data_order_follows_the_run_seed_unless_one_is_given(monkeypatch):
     monkeypatch.setenv(SEED_ENV, "3")
     assert first_labels() == first_labels(seed=3) != book
     assert first_labels(seed=0) == book  # an explicit seed wins
+
+
+def test_the_page_names_the_surveys_it_shows_in_its_code(tmp_path):
+    script = load_script()
+    page, results = tmp_path / "claims.md", tmp_path / "results"
+    results.mkdir()
+    page.write_text("```{code-cell} ipython3\n# surveys shown: none yet\nimport json\n```\n")
+    assert script.stamp_page(page, results) == "# surveys shown: none yet"
+    (results / "claims-cpu.json").write_text('{"a": 1}')
+    first = script.stamp_page(page, results)
+    (results / "claims-cpu.json").write_text('{"a": 2}')
+    second = script.stamp_page(page, results)
+    assert first != second and second.startswith("# surveys shown: claims-cpu ")
+    assert page.read_text().count("# surveys shown:") == 1 and second in page.read_text()
+    page.write_text("no stamp here")
+    with pytest.raises(ValueError, match="surveys shown"):
+        script.stamp_page(page, results)
+
+
+def test_the_real_page_has_its_stamp_line():
+    assert "\n# surveys shown: " in (ROOT / "book" / "claims.md").read_text()

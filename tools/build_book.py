@@ -2,9 +2,9 @@
 
 jupyter-cache keys a notebook's outputs on the notebook's code alone, and Sphinx
 re-reads only pages whose own files changed. A page also shows what its code
-reads: the ``cnncourse`` package (code and data files), the recorded runs in
-``book/results/``, the installed PyTorch, the Fashion-MNIST files and the run
-budget. This script writes all of those down (names, contents' hashes, versions,
+reads: the ``cnncourse`` package (code and data files, the recorded GPU runs
+included), the installed PyTorch, the Fashion-MNIST files and the run budget.
+(The claims page names the survey it shows in its own code: scripts/claims.py.) This script writes all of those down (names, contents' hashes, versions,
 sizes and times) next to the build; when any differs from the last build it
 says what changed, clears the execution cache and re-reads every page.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the chapters' code reads, besides the chapters themselves (folders, relative to ROOT).
-READ_FOLDERS = ("cnncourse", "book/results")
+READ_FOLDERS = ("cnncourse",)
 # Installed packages whose version changes what the pages compute or draw.
 VERSIONS = ("torch", "torchvision", "numpy", "matplotlib")
 STAMP = ".cnncourse-stamp"
