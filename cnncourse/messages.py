@@ -149,8 +149,8 @@ CATALOGUE: list[Message] = [
       wrap=70),
     M("{model}: {s0}% unshifted, {s2}% at 2 pixels, {s4}% at 4 pixels.",
       "{model}：不平移 {s0}%，平移 2 个像素 {s2}%，平移 4 个像素 {s4}%。", wrap=70),
-    M("Clearly above chance (10%) after this run: {nets}.",
-      "这次运行后明显高于随机猜测（10%）的：{nets}。",
+    M("Clearly above chance (10%) at one learning rate at least: {nets}.",
+      "至少在一个学习率下明显高于随机猜测（10%）的：{nets}。",
       values={"nets": {"none of the four": "四个都没有"}}, wrap=70),
     # ---- lenet
     M("{train} training, {test} test images; {epochs} epochs of batch {batch}",
