@@ -215,14 +215,19 @@ def test_layer_grad_norms_match_autograd():
     assert probes.layer_grad_norms(net, X, y) == pytest.approx(norms, rel=1e-6)
 
 
-def test_deep_sigmoid_gradients_vanish_and_relu_kaiming_ones_do_not():
+def _deep_sigmoid_and_kaiming_relu(probe):
+    """``probe(net, X, y)`` of an 8-layer sigmoid MLP and of the same with ReLU + Kaiming."""
     X, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
     torch.manual_seed(0)
-    sig = probes.layer_grad_norms(mlp((64,) * 8, "sigmoid"), X, y)
+    sig = probe(mlp((64,) * 8, "sigmoid"), X, y)
     torch.manual_seed(0)
     relu = mlp((64,) * 8, "relu")
     relu.apply(lambda m: cnncourse.init_weights(m, "kaiming"))
-    rel = probes.layer_grad_norms(relu, X, y)
+    return sig, probe(relu, X, y)
+
+
+def test_deep_sigmoid_gradients_vanish_and_relu_kaiming_ones_do_not():
+    sig, rel = _deep_sigmoid_and_kaiming_relu(probes.layer_grad_norms)
     assert sig[0] / sig[-1] < 1e-3
     assert 0.05 < rel[0] / rel[-1] < 20
 
@@ -244,13 +249,7 @@ def test_activation_grad_rms_matches_autograd_on_the_hidden_outputs():
 
 
 def test_activation_grad_rms_sees_deep_sigmoid_gradients_vanish():
-    X, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
-    torch.manual_seed(0)
-    sig = probes.activation_grad_rms(mlp((64,) * 8, "sigmoid"), X, y)
-    torch.manual_seed(0)
-    relu = mlp((64,) * 8, "relu")
-    relu.apply(lambda m: cnncourse.init_weights(m, "kaiming"))
-    rel = probes.activation_grad_rms(relu, X, y)
+    sig, rel = _deep_sigmoid_and_kaiming_relu(probes.activation_grad_rms)
     assert len(sig) == len(rel) == 8
     assert sig[0] / sig[-1] < 1e-3
     assert 0.1 < rel[0] / rel[-1] < 10
