@@ -188,6 +188,7 @@ CATALOGUE: list[Message] = [
       "开启丢弃法（训练模式）：两次前向传播在 {p} 的测试图像上结果不同"),
     M("dropout off (evaluation mode): the two passes disagree on {p}",
       "关闭丢弃法（评估模式）：两次前向传播结果不同的比例为 {p}"),
+    M("(changes within ±{n} points count as noise)", "（±{n} 个百分点以内的变化算作噪声）"),
     M("estimate: largest batch within 14 of the 15 GB: about {n}",
       "估计：在 15 GB 中的 14 GB 以内，最大的批量约为 {n}"),
     M("Measured on {where} ({budget} budget): an epoch of the 224×224 model takes {big}, {x} "
