@@ -4,8 +4,9 @@ jupyter-cache keys a notebook's outputs on the notebook's code alone, and Sphinx
 re-reads only pages whose own files changed. A page also shows what its code
 reads: the ``cnncourse`` package (code and data files, the recorded GPU runs
 included), the installed PyTorch, the Fashion-MNIST files and the run budget.
-(The claims page names the survey it shows in its own code: scripts/claims.py.) This script writes all of those down (names, contents' hashes, versions,
-sizes and times) next to the build; when any differs from the last build it
+(The claims page names the survey it shows in its own code: scripts/claims.py.)
+This script writes all of those down (names, contents' hashes, versions, sizes
+and times) next to the build; when any differs from the last build it
 says what changed, clears the execution cache and re-reads every page.
 
 Sphinx also keeps, unread, a page that failed (an execution error or another
