@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .data import FASHION_MNIST_LABELS, get_fashion_mnist_labels
-from .plot import show_images
+from .plotting import show_images
 from .evaluate import model_device
 
 __all__ = [

@@ -13,16 +13,24 @@ next to the cell that uses it. Every program of the repository (the book build,
 so the rule is written once: a command-line choice wins, then ``CNNCOURSE_BUDGET``,
 then the default for the hardware -- ``full`` with CUDA, ``cpu`` without, unless
 the program asks for another default (``default_for``).
+
+``cnncourse.budget`` is this module, and the module can be called: ``d2l.budget()``
+in a chapter returns the active budget, while ``cnncourse.budget.resolve_budget`` and
+``import cnncourse.budget`` still reach the module. (A function named ``budget`` in the
+package would hide the module of the same name; a callable module keeps both.)
 """
 from __future__ import annotations
 
 import os
+import sys
+import types
 from dataclasses import dataclass
 from typing import Mapping, TypeVar
 
 import torch
 
-__all__ = ["BUDGETS", "Budget", "BudgetError", "budget", "resolve_budget"]
+# ``budget`` is not listed: the package exports this module, which calls it (see the end).
+__all__ = ["BUDGETS", "Budget", "BudgetError", "resolve_budget"]
 
 BUDGETS = ("smoke", "cpu", "full")
 ENV_VAR = "CNNCOURSE_BUDGET"
@@ -94,3 +102,13 @@ def resolve_budget(explicit: str | None = None, *, option: str = "--budget",
 def budget() -> Budget:
     """The budget chosen by ``CNNCOURSE_BUDGET``, defaulting from the hardware."""
     return resolve_budget()
+
+
+class _CallableModule(types.ModuleType):
+    """The type of this module: ``cnncourse.budget()`` is ``budget()``."""
+
+    def __call__(self) -> Budget:
+        return budget()
+
+
+sys.modules[__name__].__class__ = _CallableModule

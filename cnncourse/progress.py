@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Iterable
 
-from .plot import Animator, in_notebook
+from .plotting import Animator, in_notebook
 
 __all__ = ["EpochProgress", "TrainingDisplay"]
 
