@@ -1,7 +1,10 @@
 """cnncourse.budget.resolve_budget: the one rule every program uses to choose its run budget."""
 from __future__ import annotations
 
+import sys
+
 import pytest
+import torch
 
 import cnncourse
 from cnncourse.budget import Budget, BudgetError, resolve_budget
@@ -46,10 +49,26 @@ def test_a_bad_name_is_blamed_on_where_it_came_from(monkeypatch):
         cnncourse.budget()
 
 
-def test_budget_is_the_resolver_with_the_hardware_default(monkeypatch):
-    assert cnncourse.budget() == resolve_budget()
+def test_d2l_budget_follows_the_variable_then_the_hardware(monkeypatch):
+    """What a chapter's ``d2l.budget()`` returns, on a machine with and without CUDA."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert cnncourse.budget().name == "full"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cnncourse.budget().name == "cpu"
+    monkeypatch.setenv("CNNCOURSE_BUDGET", "smoke")
+    assert cnncourse.budget().pick(smoke="small", cpu="medium", full="large") == "small"
+
+
+def test_the_budget_module_is_reachable_and_callable(monkeypatch):
+    """``cnncourse.budget`` is the module (``import cnncourse.budget`` style works) and can be
+    called as d2l's ``budget()`` is."""
     monkeypatch.setenv("CNNCOURSE_BUDGET", "cpu")
-    assert cnncourse.budget() == Budget("cpu")
+    import cnncourse.budget as module
+    assert module is sys.modules["cnncourse.budget"] is cnncourse.budget
+    assert module.resolve_budget("full").name == "full"
+    assert module() == module.budget() == Budget("cpu")
+    from cnncourse import budget
+    assert budget().name == "cpu"
 
 
 def test_a_budget_is_one_of_three_and_picks_its_value():
