@@ -67,7 +67,7 @@ import torch
 from torch import nn
 
 import cnncourse
-from cnncourse.provenance import git_commit
+from bookfactory.provenance import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 import cnncourse as d2l  # noqa: E402
 from cnncourse.budget import Budget  # noqa: E402
-from cnncourse.provenance import git_commit  # noqa: E402
+from bookfactory.provenance import git_commit  # noqa: E402
 from cnncourse.models.alexnet import (PUBLISHED_SETTINGS, alexnet, alexnet_28,  # noqa: E402
                                       training_memory_estimate)
 

@@ -1,4 +1,4 @@
-"""cnncourse.provenance: results files name the commit that made them."""
+"""bookfactory.provenance: results files name the commit that made them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_git_commit_names_this_checkout_and_marks_changes(tmp_path):
     import subprocess
 
-    from cnncourse.provenance import git_commit
+    from bookfactory.provenance import git_commit
 
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
                           capture_output=True).stdout.strip()

@@ -69,9 +69,9 @@ def choose_budget(explicit: str | None, device: str) -> str:
 
 def book_chapters(root: Path = ROOT) -> list[Path]:
     """The chapter notebooks in the book's order (``_toc.yml``), as the build executes them."""
-    toc = (root / "_toc.yml").read_text()
-    stems = re.findall(r"file:\s*(chapters/[\w\-]+)", toc)
-    return [root / f"{s}.ipynb" for s in stems]
+    from bookfactory import toc
+
+    return [root / "chapters" / f"{name}.ipynb" for name in toc.chapters(root / "_toc.yml")]
 
 
 def select(chapters: list[Path], names: str | None) -> list[Path]:
@@ -216,7 +216,7 @@ def environment(device: str) -> dict:
            "device_name": (torch.cuda.get_device_name(0) if device.startswith("cuda")
                            else "CPU"),
            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    from cnncourse.provenance import git_commit
+    from bookfactory.provenance import git_commit
 
     env["commit"] = git_commit(ROOT)
     return env
