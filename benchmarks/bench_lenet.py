@@ -49,7 +49,7 @@ def lenet_case(model: str = "lenet", batch_size: int = 256, lr: float | None = N
     lr = default_lr if lr is None else lr
     standard = (batch_size, lr) == (256, default_lr)
     name = model if standard else f"{model}-b{batch_size}-lr{lr:g}"
-    title = (f"d2l's LeNet-5" if model == "lenet" else f"LeNet variant {model}")
+    title = ("d2l's LeNet-5" if model == "lenet" else f"LeNet variant {model}")
     return Case(name=name, title=f"{title}, batch {batch_size}, lr {lr:g}",
                 model=getattr(lenet_models, model),
                 model_name=f"cnncourse.models.lenet.{model}",

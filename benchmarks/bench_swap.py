@@ -32,7 +32,6 @@ import fcntl
 import json
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import torch

@@ -61,7 +61,7 @@ import warnings
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -194,7 +194,7 @@ class PeakMemory:
         self._stop = threading.Event()
         self._thread = None
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -481,7 +481,8 @@ def run_benchmark(case: Case, device: torch.device | str, *, epochs: int | None 
                   cnn_loaders: LoaderFactory | None = None,
                   out: Path | None = None, command: str = "",
                   log: Callable[[str], None] = print) -> dict:
-    """Warm up, then alternate d2l and cnncourse ``repeats`` times; return (and write) the record."""
+    """Warm up, then alternate d2l and cnncourse ``repeats`` times; return (and write) the
+    record."""
     device = torch.device(device)
     epochs = case.epochs if epochs is None else epochs
     record = {"case": case.name, "title": case.title, "device_type": device.type,

@@ -29,7 +29,9 @@ from .summary import *
 from .timing import *
 from .train import *
 
-__version__ = "0.1.0"  # the one place; pyproject.toml reads it (tool.setuptools.dynamic)
+# The one place the version is written: pyproject.toml reads it (tool.setuptools.dynamic);
+# CHANGELOG.md says what each version changed.
+__version__ = "0.1.0"
 
 _EXPORTING = (analysis, augment, budget, claims, conv, data, device, input_norm, losses, norm,
               plotting, probes, step, summary, timing, train)

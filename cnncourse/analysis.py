@@ -13,7 +13,7 @@ helpers answer that question for any classifier and any loader that yields
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import html
 import re

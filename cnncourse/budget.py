@@ -25,7 +25,8 @@ import os
 import sys
 import types
 from dataclasses import dataclass
-from typing import Mapping, TypeVar
+from typing import TypeVar
+from collections.abc import Mapping
 
 import torch
 

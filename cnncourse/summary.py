@@ -7,7 +7,7 @@ with parameter counts added; ``count_flops`` uses PyTorch's own FLOP counter
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

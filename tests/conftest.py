@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny IDX files for the loader's error paths, and the real data when installed."""
+"""Shared fixtures: tiny IDX files for the loader's error paths, the real data when installed."""
 from __future__ import annotations
 
 import gzip
@@ -66,5 +66,5 @@ def _real_data_available() -> bool:
 
 REAL_DATA = _real_data_available()
 needs_real_data = pytest.mark.skipif(
-    not REAL_DATA, reason="real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist, "
-                          "or set CNNCOURSE_DATA); `make test` installs it")
+    not REAL_DATA, reason="real Fashion-MNIST not installed (apt-get install "
+                          "dataset-fashion-mnist, or set CNNCOURSE_DATA); `make test` installs it")

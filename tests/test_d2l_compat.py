@@ -1,4 +1,4 @@
-"""d2l's tensor aliases: ``cnncourse.tensor``, ``cnncourse.reduce_sum``, ... mean what they mean in d2l.
+"""d2l's tensor aliases: ``cnncourse.tensor``, ``cnncourse.reduce_sum``, ... mean what d2l means.
 
 d2l's chapters spell tensor calls through these names, so ``import cnncourse as d2l``
 must provide them; the package serves them without listing them to a reader.
@@ -163,5 +163,5 @@ def test_the_courses_own_names_are_untouched():
 
 def test_an_unknown_name_is_still_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'reduce_max'"):
-        cnncourse.reduce_max
+        _ = cnncourse.reduce_max
     assert not hasattr(cnncourse, "__wrapped__")

@@ -33,16 +33,19 @@ def test_the_chapter_reads_the_record_from_an_installed_wheel(tmp_path):
     """Built and installed away from the checkout, as on Colab; the chapter's code runs there."""
     source = tmp_path / "src"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, source / name)
-    shutil.copytree(ROOT / "cnncourse", source / "cnncourse",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for package in ("cnncourse", "bookfactory"):
+        shutil.copytree(ROOT / package, source / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     build = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w",
                             str(tmp_path / "dist"), str(source)],
                            capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel, = (tmp_path / "dist").glob("cnncourse-*.whl")
+    import cnncourse  # the version is written once, in the package, and the wheel carries it
+    assert wheel.name.startswith(f"cnncourse-{cnncourse.__version__}-"), wheel.name
     with zipfile.ZipFile(wheel) as z:
         assert z.read("cnncourse/results/alexnet_full.json") == RECORD.read_bytes()
 

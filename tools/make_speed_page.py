@@ -276,7 +276,8 @@ def accuracy_section(records: list[dict], swap: dict | None = None) -> list[str]
             + ".")
     if older:
         note += (" For cnncourse that agreement says little: these measurements "
-                 f"({'commits' if len(older) > 1 else 'commit'} {', '.join(older)}) are older than commit {ORDER_SEEDED_SINCE}, and in them "
+                 f"({'commits' if len(older) > 1 else 'commit'} {', '.join(older)}) are older "
+                 f"than commit {ORDER_SEEDED_SINCE}, and in them "
                  "every cnncourse run saw the same orders of training examples whatever its "
                  "seed; only the initial weights changed from run to run.")
     return [
