@@ -3,7 +3,7 @@
 # everything after runs with that environment's bin/ first on the PATH.
 ENV = PY=$$(bash tools/setup.sh) && export PATH="$$(dirname "$$PY"):$$PATH" &&
 
-.PHONY: setup book test notebooks gpu-check
+.PHONY: setup book test unit lint notebooks gpu-check
 
 setup:
 	@bash tools/setup.sh >/dev/null
@@ -15,6 +15,17 @@ book:
 # test of its own (tests/test_book.py). -rs: the reason of each skipped test.
 test:
 	@$(ENV) CNNCOURSE_BUDGET=smoke python -m pytest -q -rs
+
+# The fast tests, for a contributor's loop: no book build, no new environments, no chapter
+# executions (those tests are marked slow in tests/; `make test` runs them). Under a minute.
+unit:
+	@$(ENV) CNNCOURSE_BUDGET=smoke python -m pytest -q -m "not slow"
+
+# ruff, with the rules in pyproject.toml ([tool.ruff]); installed by `pip install -e ".[dev]"`.
+lint:
+	@$(ENV) if ! python -m ruff --version >/dev/null 2>&1; then \
+	  echo 'ruff is not installed here: pip install -e ".[dev]" (or pip install ruff)' >&2; exit 1; fi; \
+	python -m ruff check .
 
 notebooks:
 	@$(ENV) python tools/sync_notebooks.py
