@@ -75,11 +75,152 @@ def test_a_fuzzy_or_changed_translation_is_reported(tmp_path):
     assert "not translated" in problems[2]
 
 
+def _corrupt(tmp_path, page: str, change) -> list[str]:
+    """The check's problems after ``change(catalogue)`` on a copy of a page's catalogue."""
+    import shutil
+    import unittest.mock as mock
+
+    from sphinx_intl import catalog
+
+    po = tmp_path / f"{page}.po"
+    po.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(i18n.CATALOGUES / f"{page}.po", po)
+    cat = catalog.load_po(str(po))
+    change(cat)
+    i18n.write_catalogue(po, cat)
+    with mock.patch.object(i18n, "CATALOGUES", tmp_path):
+        return i18n.check([str(po)])
+
+
+def _entry(cat, start: str):
+    return next(m for m in cat if m.id and m.id.startswith(start))
+
+
+def _edit(start: str, edit):
+    def change(cat):
+        message = _entry(cat, start)
+        message.string = edit(message)
+    return change
+
+
+BOLD = "Every experiment in this course"  # a message with *...* and a role
+@pytest.mark.parametrize("corruption, reason", [
+    # the rest of the paragraph turns bold: a "**" that is never closed
+    (_edit(BOLD, lambda m: m.string.replace("上训练。", "上**训练。")),
+     "markup unbalanced (** 0 in the English, 1 here"),
+    # an emphasis that is never closed
+    (_edit(BOLD, lambda m: m.string.replace("是否正确*", "是否正确")),
+     "markup unbalanced (* 2 in the English, 1 here"),
+    # a stray "$" after the last sentence ("泛化。$" was published)
+    (_edit(BOLD, lambda m: m.string + "$"), "markup unbalanced ($ 0 in the English, 1 here"),
+    # the English published as the Chinese
+    (_edit(BOLD, lambda m: m.id), "the translation is the English"),
+    # a deleted entry: its paragraph would stay English
+    (lambda cat: cat.delete(_entry(cat, BOLD).id), "no entry"),
+], ids=["bold", "italic", "dollar", "identical", "deleted"])
+def test_each_corruption_of_an_entry_is_caught(tmp_path, corruption, reason):
+    assert i18n.check([str(i18n.CATALOGUES / "chapters" / "data.po")]) == []
+    problems = _corrupt(tmp_path, "chapters/data", corruption)
+    assert len(problems) == 1 and reason in problems[0], problems
+    assert BOLD[:20] in problems[0]  # names the message
+
+
+def test_markup_balance_rules():
+    assert i18n.markup_problem("a **b** and *c* [d](https://e.org)",
+                               "甲 **乙** 和 *丙* [丁](https://e.org)") == ""
+    assert "**" in i18n.markup_problem("a **b**", "甲 **乙")
+    assert "*" in i18n.markup_problem("a *b*", "甲 乙*")
+    assert "$" in i18n.markup_problem("$n$ images", "$n$ 张图像$")
+    assert "{role}" in i18n.markup_problem("{cite}`x` says", "文献说")
+    assert "[link]" in i18n.markup_problem("see [the code](https://e.org)", "见代码")
+    # "*" as an operator in maths, and in code, is not emphasis
+    assert i18n.markup_problem("$a * b$ and `x*y`", "$a * b$ 和 `x*y`") == ""
+    # an italic title may become a title in book-title marks, the Chinese convention
+    assert i18n.markup_problem("*Dive into Deep Learning* {cite}`d`",
+                               "《动手学深度学习》{cite}`d`") == ""
+    assert i18n.markup_problem("*Dive into Deep Learning*", "动手学深度学习") != ""
+
+
+def test_an_identical_translation_passes_only_when_marked(tmp_path):
+    po = tmp_path / "page.po"
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+                  '# same in Chinese: the name of a Python package\n'
+                  'msgid "captum"\nmsgstr "captum"\n\n'
+                  'msgid "Training curves"\nmsgstr "Training curves"\n\n'
+                  'msgid "614 MiB"\nmsgstr "614 MiB"\n')
+    import unittest.mock as mock
+    with mock.patch.object(i18n, "CATALOGUES", tmp_path):
+        problems = i18n.catalogue_problems(po)
+    assert len(problems) == 1 and "'Training curves'" in problems[0]
+    assert "# same in Chinese" in problems[0]  # says how to mark it
+
+
+def test_the_chinese_build_runs_the_check_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(i18n, "check", lambda *a, **k: ["chapters/data.po: 'x': not translated"])
+    monkeypatch.setattr(i18n, "sphinx_build", lambda *a, **k: pytest.fail("built unchecked"))
+    assert i18n.build(tmp_path) == 1
+    assert "not translated" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- the catalogues as files
+def test_catalogues_pass_msgfmt_check():
+    """Standard gettext tools accept the catalogues (no spurious python-format flags)."""
+    import shutil
+    if not shutil.which("msgfmt"):
+        pytest.skip("gettext's msgfmt is not installed (apt-get install gettext)")
+    for po in sorted(i18n.CATALOGUES.rglob("*.po")):
+        proc = subprocess.run(["msgfmt", "-c", "-o", os.devnull, str(po)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr
+
+
+def test_catalogues_hold_no_obsolete_entries_or_format_flags():
+    for po in sorted(i18n.CATALOGUES.rglob("*.po")):
+        text = po.read_text()
+        assert not re.search(r"^#~", text, re.M), f"{po.name}: obsolete entries"
+        assert not re.search(r"^#,.*python-(brace-)?format", text, re.M), po.name
+        assert "FULL NAME" not in text and "YEAR-MO-DA" not in text, po.name
+
+
+def test_update_marks_a_changed_message_fuzzy_with_its_old_english(tmp_path):
+    pot, po = tmp_path / "page.pot", tmp_path / "page.po"
+    header = 'msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+    po.write_text(header + '# same in Chinese: a name\nmsgid "captum"\nmsgstr "captum"\n\n'
+                  'msgid "The loss falls quickly."\nmsgstr "损失下降很快。"\n\n'
+                  'msgid "Zebras, 10 % of them."\nmsgstr "斑马，占 10%。"\n')
+    pot.write_text(header + 'msgid "captum"\nmsgstr ""\n\n'
+                   'msgid "The loss falls quickly at first."\nmsgstr ""\n\n'
+                   'msgid "Accuracy at 10 % of the width."\nmsgstr ""\n')
+    i18n.merge(po, pot)
+    text = po.read_text()
+    assert ('#, fuzzy\n#| msgid "The loss falls quickly."\n'
+            'msgid "The loss falls quickly at first."\nmsgstr "损失下降很快。"') in text
+    assert '# same in Chinese: a name\nmsgid "captum"' in text  # translator comments kept
+    assert "#~" not in text and "Zebras" not in text and "python-format" not in text
+    # once the translation is checked again, the entry loses its mark and its old English
+    from sphinx_intl import catalog
+    cat = catalog.load_po(str(po))
+    cat["The loss falls quickly at first."].flags.discard("fuzzy")
+    i18n.write_catalogue(po, cat)
+    assert "#|" not in po.read_text()
+
+
 def test_code_and_maths_only_messages_are_filled_with_themselves():
     assert i18n.nothing_to_translate("`lenet_gluon`")
     assert i18n.nothing_to_translate("3×3, $k_h$")
     assert i18n.nothing_to_translate("\nY = X * K\n")  # display maths keeps its line breaks
+    assert i18n.nothing_to_translate("\\sum_j W_{:,j}\\, x_j .")  # one-line display maths
+    assert i18n.nothing_to_translate("614 MiB")
     assert not i18n.nothing_to_translate("from")
+
+
+def test_prose_words_in_display_maths_are_offered_for_translation():
+    english, chinese = "\nA\n\\qquad\\text{or}\\qquad\nB\n", "\nA\n\\qquad\\text{或}\\qquad\nB\n"
+    assert not i18n.nothing_to_translate(english)
+    assert not i18n.nothing_to_translate("\n\\text{max:}\\quad\nB\n")
+    assert i18n.nothing_to_translate("\nK_{\\text{true}} + n_\\text{in}\n")  # labels stay
+    translate = myst_translate.Translator({english: chinese})
+    assert translate("$$" + english + "$$") == "$$" + chinese + "$$"
 
 
 # -------------------------------------------------------------------------------- glossary
@@ -145,12 +286,12 @@ def test_every_message_is_found_in_the_myst_source():
         if not po.exists():
             continue  # a chapter not in the book yet (test_every_message_... names a missing one)
         ids = [m.id for m in catalog.load_po(str(po))
-               if m.id and "\n" not in m.id and not i18n.nothing_to_translate(m.id)]
+               if m.id and not i18n.nothing_to_translate(m.id)]
         translate = myst_translate.Translator({i: f"«{n}»" for n, i in enumerate(ids)})
         for cell in jupytext.read(md).cells:
             if cell.cell_type == "markdown":
                 translate(cell.source)
-        missed = [m for m in translate.missed() if not m.lstrip().startswith("\\")]  # $$ maths
+        missed = translate.missed()
         assert not missed, f"{md.name}: not found in the MyST source: {missed[:3]}"
 
 

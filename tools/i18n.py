@@ -6,16 +6,25 @@ translations live in ``locales/zh_CN/LC_MESSAGES/<page>.po``, one catalogue per
 page of ``_toc.yml``. Code is never extracted: it is the same in both languages.
 
     python tools/i18n.py update     # after changing a page: re-extract, merge into the .po files
-    python tools/i18n.py check      # exit 1 naming every empty, fuzzy or missing translation
+    python tools/i18n.py check      # exit 1 naming every message without a sound translation
     python tools/i18n.py build --out _build/x   # the Chinese book only (make book builds both)
 
 ``update`` reads the sources without executing anything (a few seconds per
 page), so translators can run it freely. ``build`` reuses the English build's
 execution cache: the code cells are identical, so no chapter runs again.
+
+What ``check`` asks of a translation (``build`` runs it first and refuses to publish on a
+problem): every message of the page has an entry; no entry is empty or fuzzy; code, maths,
+roles and link targets are copied unchanged; emphasis (``**``, ``*``), ``$``, roles and links
+open and close as often as in the English; a msgstr equal to its English is a mistake unless
+a translator comment says it is meant (``# same in Chinese: a package's name``); and the key
+terms use the glossary's word. The catalogues are written as ``msgfmt -c`` accepts them, with
+no obsolete ``#~`` entries and each fuzzy entry's old English kept as ``#| msgid``.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shutil
 import sys
@@ -75,18 +84,32 @@ def sphinx_build(out: Path, builder: str, overrides: dict, toc: Path = TOC,
     return int(result or 0)
 
 
+# Words in display maths that are prose: \text{or}, \text{max:}, \text{(renaming ...)}; not a
+# subscript's or superscript's label (K_{\text{true}}, n_\text{in}).
+MATHS_WORDS = re.compile(r"(?<![_^])(?<![_^]\{)\\text\{([^{}]*[A-Za-z]{2}[^{}]*)\}")
+# Units after a number ("614 MiB"): the same in Chinese.
+UNITS = re.compile(r"\b(?:[KMGT]i?B|[KMG]?Hz|ms|µs|ns|s|min|h|px)\b")
+
+
+def is_display_maths(msgid: str) -> bool:
+    """Display maths is the one kind of message that keeps its line breaks; a one-line
+    equation starts with a LaTeX command."""
+    return "\n" in msgid or msgid.lstrip().startswith("\\")
+
+
 def nothing_to_translate(msgid: str) -> bool:
-    """True for display maths (the one kind of message that keeps its line breaks) and for
-    messages that hold no words once code, maths and roles are taken out."""
-    return "\n" in msgid or not re.search(r"[A-Za-z]{2}", UNTRANSLATED.sub("", msgid))
+    """True for messages that hold no words once code, maths, roles and units are taken out,
+    and for display maths unless it has prose words in ``\text{...}``."""
+    if is_display_maths(msgid):
+        return not MATHS_WORDS.search(msgid)
+    return not re.search(r"[A-Za-z]{2}", UNITS.sub("", UNTRANSLATED.sub("", msgid)))
 
 
 def copy_untranslatable(po_path: Path) -> int:
     """Fill the empty translations of messages such as "`lenet`" or "3×3" with the message.
 
     Also clears the "fuzzy" mark that sphinx-intl leaves on a new catalogue's header, so that
-    ``msgfmt -c`` and the checks see only the messages' own marks. Written with babel, as
-    sphinx-intl writes, so the two never re-wrap each other's lines.
+    ``msgfmt -c`` and the checks see only the messages' own marks.
     """
     from sphinx_intl import catalog
 
@@ -94,19 +117,86 @@ def copy_untranslatable(po_path: Path) -> int:
     filled = [m for m in cat if m.id and not m.string and nothing_to_translate(m.id)]
     for message in filled:
         message.string = message.id
-    if filled or cat.fuzzy:
-        cat.fuzzy = False
-        catalog.dump_po(str(po_path), cat, width=LINE_WIDTH)
+    write_catalogue(po_path, cat)
     return len(filled)
 
 
-# What a translation must carry over unchanged: roles with their target, inline code, maths.
-KEPT_MARKUP = re.compile(r"\{[a-z:-]+\}`[^`]*`|``[^`]+``|`[^`]+`|\$\$.+?\$\$|\$[^$]+\$", re.S)
+# Flags babel adds by itself to any message with a "%" or "{...}" in it: no message of the
+# book is a format string, and "21 % of" translated as "21% 花" then fails ``msgfmt -c``.
+NOT_FORMATS = ("python-format", "python-brace-format")
+# A translator comment that says a translation equal to its English is meant (a name, a unit).
+IDENTICAL_MARK = "same in Chinese"
+
+
+def write_catalogue(po_path: Path, cat) -> None:
+    """Write a catalogue as the standard gettext tools expect it: no obsolete ``#~`` entries,
+    no format flags, ``#| msgid`` (the English before it changed) on each fuzzy entry only,
+    a header without fuzzy mark or template placeholders. One writer for every change, so
+    lines are wrapped the same way each time and diffs show only what changed."""
+    from babel.messages import pofile
+
+    cat.fuzzy = False
+    cat.obsolete.clear()
+    if not cat.last_translator or "FULL NAME" in cat.last_translator:
+        cat.last_translator = "cnncourse translators"
+    if not isinstance(cat.revision_date, __import__("datetime").datetime):
+        cat.revision_date = cat.creation_date
+    for m in cat:
+        for flag in NOT_FORMATS:
+            m.flags.discard(flag)
+        if "fuzzy" not in m.flags:
+            m.previous_id = []
+    po_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(po_path, "wb") as f:
+        pofile.write_po(f, cat, width=LINE_WIDTH, include_previous=True, ignore_obsolete=True)
+
+
+# What a translation must carry over unchanged: roles with their target, inline code, maths,
+# link targets.
+KEPT_MARKUP = re.compile(r"\{[a-z:-]+\}`[^`]*`|``[^`]+``|`[^`]+`|\$\$.+?\$\$|\$[^$]+\$"
+                         r"|\]\([^)\s]+\)", re.S)
+_CODE = re.compile(r"``[^`]+``|`[^`]*`")
+_INLINE_MATHS = re.compile(r"\$[^$]*\$")
 
 
 def kept_markup(text: str) -> list[str]:
     """The pieces of a message that its translation must contain, sorted."""
     return sorted(m.group(0) for m in KEPT_MARKUP.finditer(text))
+
+
+def markup_counts(text: str) -> dict[str, int]:
+    """How many of each markup delimiter a message has outside inline code (and, for
+    emphasis, outside maths, where ``*`` is an operator). A translation must have as many:
+    one ``**`` or ``$`` too few or too many turns the rest of the paragraph bold or into maths,
+    and a lost ``{role}`` or ``[link](...)`` shows its raw text."""
+    plain = _CODE.sub("", text)
+    words = _INLINE_MATHS.sub("", plain) if "\n" not in text else ""  # display maths: no emphasis
+    return {
+        "**": words.count("**"),
+        "*": len(re.findall(r"(?<!\*)\*(?!\*)", words)),
+        "$": plain.count("$"),
+        "{role}": len(re.findall(r"\{[a-z:-]+\}`", text)),
+        "[link](...)": len(re.findall(r"\]\(", plain)),
+    }
+
+
+def markup_problem(english: str, chinese: str) -> str:
+    """Why ``chinese`` does not keep the markup of ``english`` ('' when it does).
+
+    One exception: an italic title (*Dive into Deep Learning*) may become a Chinese title in
+    book-title marks (《动手学深度学习》), the Chinese convention for titles."""
+    en, zh = markup_counts(english), markup_counts(chinese)
+    titles = chinese.count("《") - english.count("《")
+    if zh["*"] < en["*"] and zh["*"] % 2 == 0 and (en["*"] - zh["*"]) // 2 <= titles:
+        zh["*"] = en["*"]
+    differ = [f"{k} {en[k]} in the English, {zh[k]} here" for k in en if en[k] != zh[k]]
+    return "; ".join(differ)
+
+
+def marked_identical(message) -> bool:
+    """The translator said that this message's Chinese is its English (a translator comment
+    ``# same in Chinese: why``)."""
+    return any(c.strip().lower().startswith(IDENTICAL_MARK.lower()) for c in message.user_comments)
 
 
 def catalogue_problems(po_path: Path) -> list[str]:
@@ -129,7 +219,32 @@ def catalogue_problems(po_path: Path) -> list[str]:
             extra = sorted(set(kept_markup(m.string)) - set(kept_markup(m.id)))
             problems.append(f"{where}: code, maths or roles changed (missing {missing}, "
                             f"not in the English {extra}); copy them unchanged")
+        elif markup_problem(m.id, m.string):
+            problems.append(f"{where}: markup unbalanced ({markup_problem(m.id, m.string)}); "
+                            "every emphasis, maths, role and link of the English must open and "
+                            "close in the translation too")
+        elif m.string == m.id and not nothing_to_translate(m.id) and not marked_identical(m):
+            problems.append(f"{where}: the translation is the English; translate it, or if "
+                            f"it is meant to be the same, add the line '# {IDENTICAL_MARK}: "
+                            "<why>' above its msgid")
     return problems
+
+
+def entry_problems(page: str, template: Path) -> list[str]:
+    """Messages of the page (its extracted template) with no entry in its catalogue, and
+    entries whose message the page no longer has: both mean the catalogue is out of step."""
+    from sphinx_intl import catalog
+
+    po = CATALOGUES / f"{page}.po"
+    if not po.exists():
+        return [f"{po.relative_to(ROOT)}: missing (run: python tools/i18n.py update)"]
+    source = [m.id for m in catalog.load_po(str(template)) if m.id]
+    entries = {m.id for m in catalog.load_po(str(po)) if m.id}
+    name = po.relative_to(CATALOGUES).as_posix()
+    return ([f"{name}: {i[:70]!r}: no entry (the page has this message; run: python "
+             "tools/i18n.py update, then translate it)" for i in source if i not in entries]
+            + [f"{name}: {i[:70]!r}: not on the page any more (run: python tools/i18n.py "
+               "update)" for i in sorted(entries - set(source))])
 
 
 # ----------------------------------------------------------------------------- glossary
@@ -211,15 +326,34 @@ def pages() -> list[str]:
     return [str(Path(p).with_suffix("")) for p in found]
 
 
-def check(only: list[str] | None = None) -> list[str]:
-    """Problems of every catalogue (or of the ``only`` ones): missing, empty, fuzzy, broken."""
+@functools.lru_cache(maxsize=1)
+def templates() -> Path:
+    """The pages' messages as extracted now (once per process, into a temporary folder)."""
+    import atexit
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="cnncourse-i18n-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return extract(folder)
+
+
+def check(only: list[str] | None = None, sources: bool = True) -> list[str]:
+    """Problems of every catalogue (or of the ``only`` ones): no entry for a message of the
+    page, empty, fuzzy, identical to the English, markup changed or unbalanced, another word
+    than the glossary's. ``sources=False`` skips extracting the pages' messages (the entry
+    check), for catalogues that are not the book's."""
     problems = []
     wanted = [CATALOGUES / f"{page}.po" for page in pages()]
     if only:
         wanted = [Path(p).resolve() for p in only]
     for po in wanted:
+        page = po.relative_to(CATALOGUES).with_suffix("").as_posix() \
+            if po.is_relative_to(CATALOGUES) else None
+        if sources and page in pages():
+            problems += entry_problems(page, templates() / f"{page}.pot")
         if not po.exists():
-            problems.append(f"{po.relative_to(ROOT)}: missing (run: python tools/i18n.py update)")
+            if page not in pages():
+                problems.append(f"{po}: missing")
             continue
         problems += catalogue_problems(po) + term_problems(po)
     return problems
@@ -263,14 +397,25 @@ def private_locales(folder: Path) -> Path:
 
 
 def build(out: Path, execute: bool = True, force_all: bool = False,
-          warnings_are_errors: bool = True) -> int:
+          warnings_are_errors: bool = True, checked: bool = True) -> int:
     """Build the Chinese book into ``out/_build/html/zh_CN`` beside the English one.
+
+    First the catalogues are checked (:func:`check`): a message without an entry, an
+    unbalanced ``**`` or ``$``, or an English msgstr would otherwise be published as it is,
+    and Sphinx warns about none of them. ``checked=False`` (``--no-check``) is for a look at
+    a translation in progress; the book build (tools/build_book.py) never passes it.
 
     ``out/_build/.jupyter_cache`` is the English build's execution cache: the code cells are
     the same, so every chapter's outputs come from there and nothing runs a second time (a
     chapter missing from the cache would run, as in the English build). ``execute=False``
     shows pages without outputs, for a quick look at a translation.
     """
+    if checked:
+        problems = check()
+        if problems:
+            print("\n".join(problems) + f"\n{len(problems)} problem(s) in the catalogues: the "
+                  "Chinese book is not built (python tools/i18n.py check)", file=sys.stderr)
+            return 1
     build_dir = out / "_build"
     work = build_dir / ".zh_CN"
     cache = build_dir / ".jupyter_cache"
@@ -361,19 +506,41 @@ class ChineseEdition:
         return source
 
 
-def update(out: Path) -> int:
-    """Extract the messages of every page and merge them into the catalogues."""
-    from sphinx_intl import basic
-
+def extract(out: Path) -> Path:
+    """The pages' messages, as gettext templates in ``out/gettext`` (``PAGE.pot``): Sphinx
+    reads the sources without executing anything, a few seconds for the whole book."""
     pot = out / "gettext"
     if pot.exists():
         shutil.rmtree(pot)  # a page removed from the book must not leave its template behind
     rc = sphinx_build(pot, "gettext", GETTEXT_OVERRIDES, doctrees=out / ".doctrees-gettext",
                       force_all=True)
     if rc:
-        return rc
-    CATALOGUES.mkdir(parents=True, exist_ok=True)
-    basic.update(str(LOCALES), str(pot), (LANGUAGE,), line_width=LINE_WIDTH, ignore_obsolete=False)
+        raise RuntimeError(f"extracting the messages failed (sphinx exit status {rc})")
+    return pot
+
+
+def merge(po_path: Path, pot_path: Path) -> None:
+    """Bring one catalogue in step with its page's template, as ``msgmerge`` would: new
+    messages empty, a changed message fuzzy with its old English kept as ``#| msgid``,
+    translator comments kept, removed messages dropped (git has them)."""
+    from babel.messages.catalog import Catalog
+    from sphinx_intl import catalog
+
+    template = catalog.load_po(str(pot_path))
+    if po_path.exists():
+        cat = catalog.load_po(str(po_path))
+    else:
+        cat = Catalog(locale=LANGUAGE, project=template.project,
+                      creation_date=template.creation_date)
+    cat.update(template, update_creation_date=False)
+    write_catalogue(po_path, cat)
+
+
+def update(out: Path) -> int:
+    """Extract the messages of every page and merge them into the catalogues."""
+    pot = extract(out)
+    for template in sorted(pot.rglob("*.pot")):
+        merge(CATALOGUES / template.relative_to(pot).with_suffix(".po"), template)
     copied = sum(copy_untranslatable(po) for po in sorted(CATALOGUES.rglob("*.po")))
     if copied:
         print(f"{copied} message(s) with nothing to translate (code, maths, numbers) copied")
@@ -393,10 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--no-execute", action="store_true",
                          help="pages without outputs: nothing runs, the cache is not needed")
     p_build.add_argument("--all", action="store_true", help="read every page again")
+    p_build.add_argument("--no-check", action="store_true",
+                         help="build without checking the catalogues first (a translation in "
+                              "progress; the book build always checks)")
     args = parser.parse_args(argv)
     if args.command == "build":
         out = ROOT / args.out if args.out else ROOT
-        rc = build(out, execute=not args.no_execute, force_all=args.all)
+        rc = build(out, execute=not args.no_execute, force_all=args.all,
+                   checked=not args.no_check)
         if rc == 0:
             print(f"book: {out / '_build' / 'html' / LANGUAGE / 'index.html'}")
         return rc
