@@ -155,6 +155,27 @@ def test_an_identical_translation_passes_only_when_marked(tmp_path):
     assert "# same in Chinese" in problems[0]  # says how to mark it
 
 
+def test_invisible_characters_in_a_translation_are_caught(tmp_path):
+    po = tmp_path / "page.po"
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+                  'msgid "cnncourse − d2l, points"\nmsgstr "cnncourse − d2l（百\u2060分\u2060点）"\n')
+    import unittest.mock as mock
+    with mock.patch.object(i18n, "CATALOGUES", tmp_path):
+        problems = i18n.catalogue_problems(po)
+    assert len(problems) == 1 and "U+2060" in problems[0]
+
+
+def test_chinese_emphasis_is_upright_and_headers_break_between_words():
+    """Italic CJK is a slanted, synthesised glyph; Chinese marks emphasis by weight."""
+    css = (ROOT / "book" / "_static" / "lang-switch.css").read_text()
+    rules = {sel.strip(): body for sel, body in re.findall(r"([^{}]+)\{([^}]*)\}",
+                                                          re.sub(r"/\*.*?\*/", "", css, flags=re.S))}
+    em = next(body for sel, body in rules.items() if re.search(r'lang="zh-CN"\]\s.*\bem\b', sel))
+    assert re.search(r"font-style:\s*normal", em) and re.search(r"font-weight:\s*[6-9]00", em)
+    th = next(body for sel, body in rules.items() if re.search(r'lang="zh-CN"\]\s.*\bth\b', sel))
+    assert "keep-all" in th
+
+
 def test_the_chinese_build_runs_the_check_first(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(i18n, "check", lambda *a, **k: ["chapters/data.po: 'x': not translated"])
     monkeypatch.setattr(i18n, "sphinx_build", lambda *a, **k: pytest.fail("built unchecked"))
@@ -211,6 +232,7 @@ def test_code_and_maths_only_messages_are_filled_with_themselves():
     assert i18n.nothing_to_translate("\nY = X * K\n")  # display maths keeps its line breaks
     assert i18n.nothing_to_translate("\\sum_j W_{:,j}\\, x_j .")  # one-line display maths
     assert i18n.nothing_to_translate("614 MiB")
+    assert not i18n.nothing_to_translate("d2l's `train_ch6`")  # a possessive is a word
     assert not i18n.nothing_to_translate("from")
 
 

@@ -88,7 +88,7 @@ def sphinx_build(out: Path, builder: str, overrides: dict, toc: Path = TOC,
 # subscript's or superscript's label (K_{\text{true}}, n_\text{in}).
 MATHS_WORDS = re.compile(r"(?<![_^])(?<![_^]\{)\\text\{([^{}]*[A-Za-z]{2}[^{}]*)\}")
 # Units after a number ("614 MiB"): the same in Chinese.
-UNITS = re.compile(r"\b(?:[KMGT]i?B|[KMG]?Hz|ms|µs|ns|s|min|h|px)\b")
+UNITS = re.compile(r"(?<=\d)[ \u00a0]?(?:[KMGT]i?B|[KMG]?Hz|ms|µs|ns|s|min|h|px)\b")
 
 
 def is_display_maths(msgid: str) -> bool:
@@ -98,11 +98,12 @@ def is_display_maths(msgid: str) -> bool:
 
 
 def nothing_to_translate(msgid: str) -> bool:
-    """True for messages that hold no words once code, maths, roles and units are taken out,
+    """True for messages that hold no words ("d2l's" is one) once code, maths, roles and units
+    are taken out,
     and for display maths unless it has prose words in ``\text{...}``."""
     if is_display_maths(msgid):
         return not MATHS_WORDS.search(msgid)
-    return not re.search(r"[A-Za-z]{2}", UNITS.sub("", UNTRANSLATED.sub("", msgid)))
+    return not re.search(r"[A-Za-z]'?[A-Za-z]", UNITS.sub("", UNTRANSLATED.sub("", msgid)))
 
 
 def copy_untranslatable(po_path: Path) -> int:
@@ -124,6 +125,9 @@ def copy_untranslatable(po_path: Path) -> int:
 # Flags babel adds by itself to any message with a "%" or "{...}" in it: no message of the
 # book is a format string, and "21 % of" translated as "21% 花" then fails ``msgfmt -c``.
 NOT_FORMATS = ("python-format", "python-brace-format")
+# Characters a reader cannot see but a search, a copy or a screen reader trips over: zero-width
+# spaces and joiners, word joiner, soft hyphen, byte-order mark.
+INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
 # A translator comment that says a translation equal to its English is meant (a name, a unit).
 IDENTICAL_MARK = "same in Chinese"
 
@@ -223,6 +227,10 @@ def catalogue_problems(po_path: Path) -> list[str]:
             problems.append(f"{where}: markup unbalanced ({markup_problem(m.id, m.string)}); "
                             "every emphasis, maths, role and link of the English must open and "
                             "close in the translation too")
+        elif INVISIBLE.search(m.string):
+            problems.append(f"{where}: invisible characters (U+{ord(INVISIBLE.search(m.string)[0]):04X}"
+                            ") in the translation; delete them (a line break is the "
+                            "stylesheet's business)")
         elif m.string == m.id and not nothing_to_translate(m.id) and not marked_identical(m):
             problems.append(f"{where}: the translation is the English; translate it, or if "
                             f"it is meant to be the same, add the line '# {IDENTICAL_MARK}: "
