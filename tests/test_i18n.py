@@ -274,6 +274,40 @@ def test_a_term_translated_the_d2l_way_is_caught(tmp_path):
     assert len(problems) == 1 and "池化" in problems[0] and "汇聚" in problems[0]
 
 
+@pytest.mark.parametrize("english, chinese, word", [
+    ("A T-shirt and a pullover.", "T 恤和套衫。", "T 恤"),
+    ("A T-shirt and a pullover.", "T恤和套头衫。", "套头衫"),
+    ("The shortcut passes the gradient.", "捷径把梯度传回去。", "捷径"),
+    ("Ranks whole recipes, not blocks.", "比较的是整套配方，而不是单个模块。", "配方"),
+    ("Ranks whole recipes, not blocks.", "比较的是整套方案，而不是单个模块。", "模块"),
+    ("A single Linear layer.", "一个 Linear 层。", "Linear 层"),
+    ("One linear layer from 980 features.", "一个线性层。", "线性层"),
+    ("Published settings where a CPU can afford them.", "CPU 负担得起的地方使用论文发表的设置。", "发表的设置"),
+    ("The verdict line above says why.", "上面的判断行说明了原因。", "判断行"),
+    ("The sanity test showed it.", "合理性测试表明了这一点。", "测试"),
+    ("The deletion test is not neutral.", "删除测试并不中立。", "测试"),
+    ("These pages are not notebooks.", "这些页面不是笔记本。", "Jupyter 笔记本"),
+])
+def test_a_term_translated_another_way_is_caught(tmp_path, english, chinese, word):
+    po = tmp_path / "page.po"
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+                  f'msgid "{english}"\nmsgstr "{chinese}"\n')
+    import unittest.mock as mock
+    with mock.patch.object(i18n, "CATALOGUES", tmp_path):
+        problems = i18n.term_problems(po)
+    assert problems and any(word in p for p in problems), problems
+
+
+def test_module_is_not_mistaken_for_block(tmp_path):
+    po = tmp_path / "page.po"
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+                  'msgid "Module indices; inside a residual block, names."\n'
+                  'msgstr "模块的序号；在残差块内部，则是名字。"\n')
+    import unittest.mock as mock
+    with mock.patch.object(i18n, "CATALOGUES", tmp_path):
+        assert i18n.term_problems(po) == []
+
+
 # -------------------------------------------------------------------- the Chinese notebooks
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
 def test_chinese_notebook_is_up_to_date(md):
