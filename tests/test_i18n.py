@@ -308,6 +308,44 @@ def test_module_is_not_mistaken_for_block(tmp_path):
         assert i18n.term_problems(po) == []
 
 
+# Translations a native reader found wrong in meaning (issue 27): (page, English, the corrected
+# Chinese, the wrong one).
+MEANING_FIXES = [
+    ("chapters/alexnet", "ranged over 4 points", "相差达 4 个百分点", "变化超过 4 个百分点"),
+    ("chapters/lenet", "one thread was 1.6 times faster", "一个线程的速度反而是两个线程的 1.6 倍",
+     "快 1.6 倍"),
+    ("chapters/data", "11 times slower", "速度只有原来的十一分之一", "慢了 11 倍"),
+    ("chapters/alexnet", "randomly distorted copies of its training digits",
+     "把训练集里的数字图像随机扭曲", "在训练数字经过随机扭曲的副本上"),
+    ("chapters/alexnet", "*before* Adam divides each weight's step",
+     "随后 Adam 才把每个权重的步长除以", "用每个权重梯度大小的滑动估计去除它的步长"),
+]
+
+
+@pytest.mark.parametrize("page, english, right, wrong", MEANING_FIXES, ids=lambda v: v[:25])
+def test_meaning_fixes_stay(page, english, right, wrong):
+    from sphinx_intl import catalog
+
+    hits = [m for m in catalog.load_po(str(i18n.CATALOGUES / f"{page}.po"))
+            if m.id and english in m.id]
+    assert len(hits) == 1, f"{page}: the English {english!r} changed: update this test"
+    assert right in hits[0].string and wrong not in hits[0].string, hits[0].string
+
+
+def test_an_ambiguous_multiple_is_caught(tmp_path):
+    po = tmp_path / "page.po"
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+                  'msgid "one thread was 1.6 times faster"\nmsgstr "一个线程快 1.6 倍"\n\n'
+                  'msgid "11 times slower"\nmsgstr "慢了 11 倍"\n\n'
+                  'msgid "six times faster"\nmsgstr "速度是它的六倍"\n')
+    import unittest.mock as mock
+    with mock.patch.object(i18n, "CATALOGUES", tmp_path):
+        problems = i18n.catalogue_problems(po)
+    assert len(problems) == 2 and "快 1.6 倍" in problems[0] and "慢了 11 倍" in problems[1]
+    # the printed sentences (cnncourse/messages.py) follow the same rule
+    assert not [m.zh for m in messages.CATALOGUE if i18n.AMBIGUOUS_TIMES.search(m.zh)]
+
+
 # -------------------------------------------------------------------- the Chinese notebooks
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
 def test_chinese_notebook_is_up_to_date(md):

@@ -128,6 +128,9 @@ NOT_FORMATS = ("python-format", "python-brace-format")
 # Characters a reader cannot see but a search, a copy or a screen reader trips over: zero-width
 # spaces and joiners, word joiner, soft hyphen, byte-order mark.
 INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+# "快 1.6 倍" / "慢了 11 倍" is read both as "1.6 times the speed" and as "2.6 times": say
+# "速度是……的 1.6 倍" or "只有……的十一分之一" instead.
+AMBIGUOUS_TIMES = re.compile(r"(?:快|慢|领先|落后)了?\s*(?:[\d.,]+|[一二两三四五六七八九十百千几好]+)\s*倍")
 # A translator comment that says a translation equal to its English is meant (a name, a unit).
 IDENTICAL_MARK = "same in Chinese"
 
@@ -231,6 +234,10 @@ def catalogue_problems(po_path: Path) -> list[str]:
             problems.append(f"{where}: invisible characters (U+{ord(INVISIBLE.search(m.string)[0]):04X}"
                             ") in the translation; delete them (a line break is the "
                             "stylesheet's business)")
+        elif AMBIGUOUS_TIMES.search(m.string):
+            problems.append(f"{where}: '{AMBIGUOUS_TIMES.search(m.string)[0]}' is ambiguous (the "
+                            "speed, or the speed plus that much?); write '速度是……的 N 倍' or "
+                            "'速度只有……的 N 分之一'")
         elif m.string == m.id and not nothing_to_translate(m.id) and not marked_identical(m):
             problems.append(f"{where}: the translation is the English; translate it, or if "
                             f"it is meant to be the same, add the line '# {IDENTICAL_MARK}: "
