@@ -389,6 +389,52 @@ def test_every_message_is_found_in_the_myst_source():
         assert not missed, f"{md.name}: not found in the MyST source: {missed[:3]}"
 
 
+def test_every_check_title_of_the_chinese_notebooks_is_chinese():
+    titles = set(i18n.load_titles().values())
+    for md in CHAPTERS:
+        notebook = i18n.ChineseEdition(md).target.read_text()
+        for title in re.findall(r"#@title (.*?)\\n", notebook):
+            assert title.startswith("检查：") and (title[3:] in titles or title == (
+                "检查：正文的结论，在这次运行上断言")), f"{md.stem}: {title}"
+
+
+def test_a_check_title_without_translation_is_caught(tmp_path, monkeypatch):
+    from sphinx_intl import catalog
+
+    cat = catalog.load_po(str(i18n.TITLES))
+    dropped = next(m.id for m in cat if m.id)
+    cat.delete(dropped)
+    i18n.write_catalogue(tmp_path / "notebook-titles.po", cat)
+    monkeypatch.setattr(i18n, "TITLES", tmp_path / "notebook-titles.po")
+    problems = i18n.title_problems()
+    assert len(problems) == 1 and "no entry" in problems[0] and dropped[:30] in problems[0]
+    # and the notebook keeps the English title rather than a half-translated one
+    edition = i18n.ChineseEdition(CHAPTERS[0])
+    assert edition.finish(f"#@title Check: {dropped}\nx = 1") == f"#@title 检查：{dropped}\nx = 1"
+
+
+def test_hidden_cell_buttons_are_labelled_in_chinese():
+    assert lang_switch.chinese_prompt("Show code cell {type}", ["cell", "tag_hide-input"]) == "显示代码"
+    assert lang_switch.chinese_prompt("Hide code cell {type}", ["tag_hide-cell"]) == "隐藏代码和输出"
+    assert lang_switch.chinese_prompt("Show the code and output of solution 4") == \
+        "显示答案 4 的代码和输出"
+    # the prose that quotes a button quotes its Chinese label
+    from sphinx_intl import catalog
+    for page in ("chapters/alexnet", "chapters/mlp_limits"):
+        for m in catalog.load_po(str(i18n.CATALOGUES / f"{page}.po")):
+            for label in re.findall(r'"((?:Show|Hide) the code and output of solution \d+)"', m.id or ""):
+                assert lang_switch.chinese_prompt(label) in m.string, page
+
+
+def test_a_page_cited_by_its_english_title_is_caught(tmp_path):
+    po = tmp_path / "page.po"
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+                  'msgid "See the appendix *How robust is each claim*."\n'
+                  'msgstr "见附录 *How robust is each claim*。"\n')
+    problems = i18n.citation_problems(po)
+    assert len(problems) == 1 and "每条论断有多可靠" in problems[0]
+
+
 def test_myst_translation_keeps_markers_and_leaves_code_alone():
     translate = myst_translate.Translator({
         "A paragraph over two lines.": "两行的段落。", "budget": "预算", "Solution": "答案",

@@ -206,11 +206,19 @@ def marked_identical(message) -> bool:
     return any(c.strip().lower().startswith(IDENTICAL_MARK.lower()) for c in message.user_comments)
 
 
+def _name(po_path: Path) -> str:
+    """How the problems name a catalogue: its path under LC_MESSAGES (or under locales/)."""
+    for folder in (CATALOGUES, LOCALES):
+        if po_path.is_relative_to(folder):
+            return po_path.relative_to(folder).as_posix()
+    return po_path.as_posix()
+
+
 def catalogue_problems(po_path: Path) -> list[str]:
     """Every reason this catalogue is not a complete, faithful translation of its page."""
     from sphinx_intl import catalog
 
-    name = po_path.relative_to(CATALOGUES).as_posix()
+    name = _name(po_path)
     problems = []
     for m in catalog.load_po(str(po_path)):
         if not m.id:
@@ -243,6 +251,31 @@ def catalogue_problems(po_path: Path) -> list[str]:
                             f"it is meant to be the same, add the line '# {IDENTICAL_MARK}: "
                             "<why>' above its msgid")
     return problems
+
+
+def page_titles() -> dict[str, str]:
+    """English title of each page of the book -> its Chinese (each catalogue's first entry)."""
+    from sphinx_intl import catalog
+
+    titles = {}
+    for page in pages():
+        po = CATALOGUES / f"{page}.po"
+        first = next((m for m in catalog.load_po(str(po)) if m.id), None) if po.exists() else None
+        if first is not None and first.string:
+            titles[first.id.rstrip("?")] = first.string
+    return titles
+
+
+def citation_problems(po_path: Path) -> list[str]:
+    """Translations that cite a page of the book by its English title: the reader of the
+    Chinese book sees that page under its Chinese title."""
+    from sphinx_intl import catalog
+
+    titles = {en: zh for en, zh in page_titles().items() if len(en.split()) >= 3}
+    return [f"{_name(po_path)}: {m.id[:60]!r}: cites {en!r} in English; its Chinese title is "
+            f"{zh!r}" for m in catalog.load_po(str(po_path))
+            if m.id and isinstance(m.string, str) and m.string != m.id
+            for en, zh in titles.items() if en in m.string]
 
 
 def entry_problems(page: str, template: Path) -> list[str]:
@@ -320,7 +353,7 @@ def term_problems(po_path: Path) -> list[str]:
     from sphinx_intl import catalog
 
     terms = glossary()
-    name = po_path.relative_to(CATALOGUES).as_posix()
+    name = _name(po_path)
     problems = []
     for m in catalog.load_po(str(po_path)):
         if not m.id or not m.string or "fuzzy" in m.flags:
@@ -386,7 +419,9 @@ def check(only: list[str] | None = None, sources: bool = True) -> list[str]:
             if page not in pages():
                 problems.append(f"{po}: missing")
             continue
-        problems += catalogue_problems(po) + term_problems(po)
+        problems += catalogue_problems(po) + term_problems(po) + citation_problems(po)
+    if not only:
+        problems += title_problems()
     return problems
 
 
@@ -509,6 +544,68 @@ NOTEBOOK_WORDS = [
 ]
 
 
+# The titles of the notebooks' hidden check cells (``#@title Check: ...``, the opening comment of
+# the check's code, tools/sync_notebooks.py): words in code, so Sphinx never extracts them. They
+# have a catalogue of their own, outside LC_MESSAGES, where the book's build does not look.
+TITLES = LOCALES / LANGUAGE / "notebook-titles.po"
+TITLE_LINE = re.compile(r"^#@title Check: (?P<words>.+)$", re.M)
+
+
+def check_titles() -> dict[str, list[str]]:
+    """The titles the chapters' hidden checks get, by title: the chapters that use it."""
+    import jupytext
+
+    if __package__:
+        from .sync_notebooks import CHECK_TITLE, check_title
+    else:
+        from sync_notebooks import CHECK_TITLE, check_title
+    found: dict[str, list[str]] = {}
+    for md in sorted((ROOT / "chapters").glob("*.md")):
+        code = [c for c in jupytext.read(md).cells if c.cell_type == "code"]
+        for cell in code[1:]:  # the first is the setup cell, which is replaced
+            if "remove-cell" in cell.metadata.get("tags", []):
+                words = check_title(cell.source).removeprefix("Check: ")
+                if words != CHECK_TITLE:
+                    found.setdefault(words, []).append(md.stem)
+    return found
+
+
+def titles_template():
+    """The check titles as a gettext template, each with the chapters it is in."""
+    from babel.messages.catalog import Catalog
+
+    template = Catalog(project="cnncourse")
+    for words, chapters in check_titles().items():
+        template.add(words, auto_comments=[f"check title in chapters/{c}.md" for c in chapters])
+    return template
+
+
+def load_titles() -> dict[str, str]:
+    """English check title -> its Chinese (translated, not fuzzy)."""
+    from sphinx_intl import catalog
+
+    if not TITLES.exists():
+        return {}
+    return {m.id: m.string for m in catalog.load_po(str(TITLES))
+            if m.id and m.string and "fuzzy" not in m.flags}
+
+
+def title_problems() -> list[str]:
+    """The check-title catalogue's problems, as a page's: entries, translations, terms."""
+    if not TITLES.exists():
+        return [f"{TITLES.relative_to(ROOT)}: missing (run: python tools/i18n.py update)"]
+    from sphinx_intl import catalog
+
+    entries = {m.id for m in catalog.load_po(str(TITLES)) if m.id}
+    name = _name(TITLES)
+    wanted = check_titles()
+    return ([f"{name}: {t[:70]!r}: no entry (a check cell's title; run: python tools/i18n.py "
+             "update, then translate it)" for t in wanted if t not in entries]
+            + [f"{name}: {t[:70]!r}: no check has this title any more (run: python tools/i18n.py"
+               " update)" for t in sorted(entries - set(wanted))]
+            + catalogue_problems(TITLES) + term_problems(TITLES))
+
+
 class ChineseEdition:
     """What makes a chapter's Chinese notebook differ from its English one; the hooks
     ``tools/sync_notebooks.py`` calls while it converts the chapter's MyST source.
@@ -522,6 +619,7 @@ class ChineseEdition:
         page = md.resolve().relative_to(ROOT).with_suffix("").as_posix()
         self.target = md.parent / NOTEBOOK_FOLDER / md.with_suffix(".ipynb").name
         self.translate = Translator(load_messages(page))
+        self.titles = load_titles()
 
     def markdown(self, source: str) -> str:
         """A markdown cell's MyST, translated (before the conversion to notebook markdown)."""
@@ -531,7 +629,11 @@ class ChineseEdition:
         return SETUP_BEFORE + english + SETUP_AFTER
 
     def finish(self, source: str) -> str:
-        """A converted cell with the converter's own English words in Chinese."""
+        """A converted cell with the converter's own English words in Chinese, and the title
+        of a hidden check from the titles' catalogue."""
+        titles = self.titles
+        source = TITLE_LINE.sub(lambda m: f"#@title 检查：{titles[m['words']]}"
+                                if m["words"] in titles else m[0], source)
         for pattern, words in NOTEBOOK_WORDS:
             source = pattern.sub(words, source)
         return source
@@ -550,14 +652,14 @@ def extract(out: Path) -> Path:
     return pot
 
 
-def merge(po_path: Path, pot_path: Path) -> None:
+def merge(po_path: Path, pot_path) -> None:
     """Bring one catalogue in step with its page's template, as ``msgmerge`` would: new
     messages empty, a changed message fuzzy with its old English kept as ``#| msgid``,
     translator comments kept, removed messages dropped (git has them)."""
     from babel.messages.catalog import Catalog
     from sphinx_intl import catalog
 
-    template = catalog.load_po(str(pot_path))
+    template = catalog.load_po(str(pot_path)) if isinstance(pot_path, Path) else pot_path
     if po_path.exists():
         cat = catalog.load_po(str(po_path))
     else:
@@ -572,6 +674,7 @@ def update(out: Path) -> int:
     pot = extract(out)
     for template in sorted(pot.rglob("*.pot")):
         merge(CATALOGUES / template.relative_to(pot).with_suffix(".po"), template)
+    merge(TITLES, titles_template())
     copied = sum(copy_untranslatable(po) for po in sorted(CATALOGUES.rglob("*.po")))
     if copied:
         print(f"{copied} message(s) with nothing to translate (code, maths, numbers) copied")
