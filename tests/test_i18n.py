@@ -426,6 +426,14 @@ def test_hidden_cell_buttons_are_labelled_in_chinese():
                 assert lang_switch.chinese_prompt(label) in m.string, page
 
 
+def test_a_printed_line_quoted_in_english_is_caught():
+    """lenet's text named the label "test acc by epoch", which the Chinese edition prints as
+    各轮测试准确率."""
+    problems = i18n.quoted_output_problems("", "请比较各行“test acc by epoch”中的第三个数")
+    assert len(problems) == 1 and "各轮测试准确率" in problems[0]
+    assert i18n.quoted_output_problems("", "请比较各行“各轮测试准确率”中的第三个数") == []
+
+
 def test_a_page_cited_by_its_english_title_is_caught(tmp_path):
     po = tmp_path / "page.po"
     po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
@@ -476,11 +484,13 @@ def test_printed_sentences_in_chinese_keep_their_numbers():
 
 
 def test_wrapped_sentences_and_aligned_columns():
-    english = textwrap.fill("CNN: 58.5% on the original images, 44.4% on the permuted ones "
-                            "(-14.10 points).", width=70)
+    english = textwrap.fill("MLP on the original images, initial weights from seed 1 instead of 0: "
+                            "71.9% (+0.50 points). Permuting the pixels changed the MLP by +0.70 "
+                            "points and the CNN by -14.10.", width=88, break_on_hyphens=False)
     assert "\n" in english
     assert messages.translate("before\n" + english + "\n", "zh_CN") == (
-        "before\nCNN：原始图像上 58.5%，像素打乱后的图像上 44.4%（变化 -14.10 个百分点）。\n")
+        "before\n原始图像上的 MLP，初始权重取自随机种子 1 而不是 0：71.9%（变化 +0.50 个百分点）。"
+        "打乱像素使 MLP 变化了 +0.70 个百分点，使 CNN 变化了 -14.10。\n")
     row = "     dress <-> ankle boot   60 test images"
     assert messages.translate(row, "zh_CN") == "    连衣裙 <-> 短靴         60 张测试图像"
 
@@ -516,6 +526,68 @@ def test_each_catalogued_sentence_is_still_printed_somewhere():
     stale = [m.en for m in messages.CATALOGUE
              if not all(fragment in code for fragment in _literal_fragments(m.en))]
     assert not stale, f"no print makes these any more (update cnncourse/messages.py): {stale}"
+
+
+# Calls whose text is printed: print() and mlp_limits' say(), which prints textwrap.fill(text).
+PRINTING = ("print", "say")
+
+
+def _printed_literals(node) -> list[str]:
+    """The text a print call's arguments hold, with "{}" for each computed part."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return ["".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)]
+    if isinstance(node, ast.BinOp):
+        return _printed_literals(node.left) + _printed_literals(node.right)
+    if isinstance(node, ast.Call):  # "...".join(...), textwrap.fill(...)
+        return [t for a in node.args for t in _printed_literals(a)]
+    return []
+
+
+def english_prints(chapters: list[Path] = CHAPTERS) -> list[tuple[str, str]]:
+    """(where, words) of every printed phrase (two or more English words in a row) of the
+    chapters and the package that no template of cnncourse/messages.py translates and that
+    messages.LEFT_IN_ENGLISH does not list."""
+    import ast
+
+    templates = " ".join(m.en for m in messages.CATALOGUE)
+    kept = " ".join(messages.LEFT_IN_ENGLISH)
+    sources = [(f"{md.name}, cell {i}", c.source) for md in chapters
+               for i, c in enumerate(jupytext.read(md, fmt="md:myst").cells)
+               if c.cell_type == "code"]
+    sources += [(str(p.relative_to(ROOT)), p.read_text())
+                for p in sorted((ROOT / "cnncourse").rglob("*.py")) if p.name != "messages.py"]
+    found = []
+    for where, source in sources:
+        code = "\n".join(line for line in source.splitlines()
+                         if not line.lstrip().startswith(("%", "!")))  # IPython magics
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in PRINTING:
+                for text in (t for a in node.args for t in _printed_literals(a)):
+                    for piece in text.split("{}"):
+                        for phrase in re.findall(r"[A-Za-z][\w'()-]*(?: [\w'(),;:.-]+)*", piece):
+                            if len(re.findall(r"[A-Za-z]{2,}", phrase)) >= 2 and \
+                                    phrase not in templates and phrase not in kept:
+                                found.append((f"{where}, line {node.lineno}", phrase))
+    return found
+
+
+def test_no_new_english_print():
+    """A sentence a chapter prints is Chinese in the Chinese edition: each print's words are in
+    a template of cnncourse/messages.py (or listed there as left in English on purpose)."""
+    found = english_prints()
+    assert not found, ("printed in English in the Chinese edition: add a template to "
+                       "cnncourse/messages.py\n" + "\n".join(f"{w}: {p!r}" for w, p in found))
+
+
+def test_a_new_english_print_is_found(tmp_path):
+    md = tmp_path / "new.md"
+    md.write_text("---\njupytext:\n  text_representation:\n    format_name: myst\n---\n\n"
+                  "```{code-cell} ipython3\nprint(f'the new run took {s:.1f} s')\n```\n")
+    assert [p for _, p in english_prints([md])] == ["the new run took"]
 
 
 # ----------------------------------------------------------------------- the Chinese book

@@ -214,6 +214,39 @@ def _name(po_path: Path) -> str:
     return po_path.as_posix()
 
 
+@functools.lru_cache(maxsize=1)
+def printed_phrases() -> dict[str, str]:
+    """English phrase of a printed line (two or more words, cnncourse/messages.py) -> what
+    the Chinese edition prints instead: the words the Chinese text must quote."""
+    import string
+
+    from cnncourse.messages import CATALOGUE
+
+    phrases: dict[str, str] = {}
+    for message in CATALOGUE:
+        lines_en = message.en.split("\n")
+        lines_zh = re.sub(r"\{\w+\}", "…", message.zh).split("\n")
+        for i, line in enumerate(lines_en):
+            shown = (lines_zh[i] if len(lines_zh) == len(lines_en) else " ".join(lines_zh)).strip()
+            for literal, *_ in string.Formatter().parse(line):
+                words = literal.strip(" :;,.()")
+                if len(re.findall(r"[A-Za-z]{2,}", words)) >= 2:
+                    phrases.setdefault(words, shown)
+    return phrases
+
+
+def quoted_output_problems(english: str, chinese: str) -> list[str]:
+    """A translation that quotes a printed line's English ("test acc by epoch"), which the
+    Chinese edition prints in Chinese: the reader looks for words that are not there."""
+    problems = []
+    for quoted in re.findall(r"“([^”]+)”", chinese):
+        found = sorted((p for p in printed_phrases() if p in quoted), key=len)
+        if found:
+            problems.append(f"quotes the printed {quoted!r}, which the Chinese edition prints "
+                            f"as {printed_phrases()[found[-1]]!r}")
+    return problems
+
+
 def catalogue_problems(po_path: Path) -> list[str]:
     """Every reason this catalogue is not a complete, faithful translation of its page."""
     from sphinx_intl import catalog
@@ -242,6 +275,8 @@ def catalogue_problems(po_path: Path) -> list[str]:
             problems.append(f"{where}: invisible characters (U+{ord(INVISIBLE.search(m.string)[0]):04X}"
                             ") in the translation; delete them (a line break is the "
                             "stylesheet's business)")
+        elif quoted_output_problems(m.id, m.string):
+            problems.append(f"{where}: " + "; ".join(quoted_output_problems(m.id, m.string)))
         elif AMBIGUOUS_TIMES.search(m.string):
             problems.append(f"{where}: '{AMBIGUOUS_TIMES.search(m.string)[0]}' is ambiguous (the "
                             "speed, or the speed plus that much?); write '速度是……的 N 倍' or "
