@@ -38,6 +38,37 @@ CLASS_NAMES_ZH = {
     "t-shirt": "T恤", "trouser": "裤子", "pullover": "套衫", "dress": "连衣裙", "coat": "外套",
     "sandal": "凉鞋", "shirt": "衬衫", "sneaker": "运动鞋", "bag": "包", "ankle boot": "短靴",
 }
+# The attribution methods of the interpret chapter (glossary: 解释网络).
+METHODS_ZH = {"saliency": "显著图", "SmoothGrad": "SmoothGrad", "integrated gradients": "积分梯度",
+              "occlusion": "遮挡", "Grad-CAM": "Grad-CAM"}
+# Inputs of the input-scaling experiments (data, lenet).
+SCALINGS_ZH = {"[0, 1] (as loaded)": "[0, 1]（加载时原样）", "[0, 1] (ToTensor)": "[0, 1]（ToTensor）",
+               "centred only": "只中心化", "scaled only": "只缩放",
+               "[-1, 1] (Paddle)": "[-1, 1]（Paddle）", "standardised": "标准化"}
+# AlexNet's regularisation experiment: the runs and the verdict on each.
+REGULARISERS_ZH = {"no dropout": "不用丢弃法", "+ weight decay (AdamW)": "+ 权重衰减（AdamW）",
+                   "+ augmentation": "+ 数据增广", "control: Adam's coupled L2": "对照：Adam 耦合的 L2"}
+VERDICTS_ZH = {
+    "no change beyond run-to-run noise": "变化没有超出运行间的噪声",
+    "smaller gap, but lower test accuracy: it fits less, not better":
+        "差距变小，但测试准确率降低：拟合得更少，而不是更好",
+    "smaller gap, test accuracy held: less memorising": "差距变小，测试准确率保持：死记硬背得更少",
+    "larger gap": "差距变大", "same gap": "差距不变",
+    "larger gap, lower test accuracy": "差距变大，测试准确率降低",
+    "larger gap, higher test accuracy": "差距变大，测试准确率提高",
+    "same gap, lower test accuracy": "差距不变，测试准确率降低",
+    "same gap, higher test accuracy": "差距不变，测试准确率提高",
+}
+# mlp_limits' deep networks, and its models
+DEEP_NETS_ZH = {"sigmoid, default init": "sigmoid，默认初始化", "sigmoid, Xavier init": "sigmoid，Xavier 初始化",
+                "ReLU, default init": "ReLU，默认初始化", "ReLU, Kaiming init": "ReLU，Kaiming 初始化",
+                "tanh, Xavier init": "tanh，Xavier 初始化"}
+MODELS_ZH = {"CNN, no pooling": "不带池化的 CNN"}
+# cross_entropy's runs
+LOSS_RUNS_ZH = {"square error, one-hot": "平方误差（独热）", "cross-entropy": "交叉熵",
+                "regress the index": "回归类别编号"}
+NETS_ZH = {"plain, default init": "普通，默认初始化", "plain, Kaiming init": "普通，Kaiming 初始化",
+           "residual, default init": "残差，默认初始化", "plain": "普通", "residual": "残差"}
 
 
 @dataclass(frozen=True)
@@ -45,13 +76,15 @@ class Message:
     """One printed sentence: the English template exactly as printed, and its Chinese.
 
     ``values`` translates fields whose values are words (``{"which": {"ahead": "领先"}}``);
-    ``wrap`` is the width of ``textwrap.fill`` for sentences printed wrapped: the English then
-    matches across its line breaks.
+    ``items`` fields whose values are such words joined by ", " (a list of methods), each
+    translated and joined by "、"; ``wrap`` is the width of ``textwrap.fill`` for sentences
+    printed wrapped: the English then matches across its line breaks.
     """
     en: str
     zh: str
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     wrap: int = 0
+    items: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @cached_property
     def pattern(self) -> re.Pattern:
@@ -71,6 +104,10 @@ class Message:
             words = value.strip()
             if words in self.values.get(name, {}):
                 value = _same_width(value, words, self.values[name][words])
+            elif name in self.items:
+                parts = _split_known(words, self.items[name])
+                if parts:
+                    value = "、".join(self.items[name][part] for part in parts)
             fields[name] = value
         return self.zh.format_map(fields)
 
@@ -90,6 +127,20 @@ class Message:
                     rest = lines[start + size:]
                     return lines[:start] + [self.render(m)] + (self.rewrap(rest) or rest)
         return None
+
+
+def _split_known(text: str, known: dict[str, str]) -> list[str] | None:
+    """``text`` read as known words joined by ", " (a word may hold ", " itself, as
+    "ReLU, Kaiming init" does), else None."""
+    parts: list[str] = []
+    while text:
+        word = next((k for k in sorted(known, key=len, reverse=True)
+                     if text == k or text.startswith(k + ", ")), None)
+        if word is None:
+            return None
+        parts.append(word)
+        text = text[len(word) + 2:]
+    return parts
 
 
 def _width(text: str) -> int:
@@ -119,6 +170,224 @@ CATALOGUE: list[Message] = [
     M("{rate} examples/sec on {device}", "{rate} 样本/秒，设备 {device}"),
     M("interrupted: returning the {n} finished epoch(s)", "已中断：返回已完成的 {n} 轮"),
     M("{s} s per epoch (budget: {budget}, {device})", "每轮 {s} 秒（预算：{budget}，{device}）"),
+    # ---- lines the Chinese text points at, and the other sentences the chapters print (issue 27)
+    M("budget: {budget}, device: {device}, {n} training images, SGD lr 0.9, batch {batch}, "
+      "Xavier, seed {seed}",
+      "预算：{budget}，设备：{device}，{n} 张训练图像，SGD 学习率 0.9，批量大小 {batch}，"
+      "Xavier 初始化，随机种子 {seed}"),
+    M("{name} test accuracy after epoch 1: {acc}", "{name} 第 1 轮后的测试准确率：{acc}",
+      values={"name": SCALINGS_ZH}),
+    M("{name} test acc {a} after epoch 1, {b} after {n}, {s} s",
+      "{name} 第 1 轮后测试准确率 {a}，第 {n} 轮后 {b}，{s} 秒"),
+    # alexnet
+    M("{n} images at 224×224 (budget: {budget}, {device})",
+      "{n} 张 224×224 的图像（预算：{budget}，{device}）"),
+    M("10^6 units, training mode: {p} set to zero, mean {m}",
+      "10^6 个单元，训练模式：{p} 被置零，均值 {m}"),
+    M("{name}: strongest response {a} of {b}", "{name}：最强响应 {a}（全图最大 {b}）"),
+    M("stride {s}: output {shape}, {g} GFLOPs per image", "步幅 {s}：输出 {shape}，每张图像 {g} GFLOPs"),
+    M("conv2 on one GPU: {a} parameters; split: {b}", "conv2 放在一块 GPU 上：{a} 个参数；拆分后：{b}"),
+    M("grouped conv == two separate halves: {v}", "分组卷积 == 分开的两半：{v}"),
+    M("throughput: Adam steps of batch {b} on {device} (budget: {budget}), after two warm-up "
+      "steps: {n28} timed for the 28×28 models, {n224} for the 224×224 one",
+      "吞吐量：在 {device} 上以批量大小 {b} 执行 Adam 训练步（预算：{budget}），先预热两步，"
+      "28×28 的模型计时 {n28} 步，224×224 的模型计时 {n224} 步"),
+    M("224×224 vs 28×28: {p}× the pixels, {f}× the FLOPs per image, {a}× the activations;",
+      "224×224 对 28×28：像素是 {p} 倍，每张图像的 FLOPs 是 {f} 倍，激活值是 {a} 倍；"),
+    M("measured here, AlexNet-28 trains {x}× as many images per second",
+      "本页实测：AlexNet-28 每秒训练的图像数是它的 {x} 倍"),
+    M("published settings: {s}", "公布的设置：{s}"),
+    M("budget {budget}:\n  AlexNet-28: {e1} epoch(s) on {n1} images\n"
+      "  AlexNet at 224×224: {e2} epoch(s) on {n2} images",
+      "预算 {budget}：\n  AlexNet-28：在 {n1} 张图像上训练 {e1} 轮\n"
+      "  224×224 的 AlexNet：在 {n2} 张图像上训练 {e2} 轮"),
+    M("{name}: {ms} ms per training image\n  a full epoch (60,000 train + 10,000 test images): "
+      "{d},\n  {how}",
+      "{name}：每张训练图像 {ms} 毫秒\n  完整的一轮（60,000 张训练图像 + 10,000 张测试图像）：{d}，"
+      "\n  {how}",
+      values={"how": {"measured": "实测"}}),
+    M("  extrapolated from {n} images", "  由 {n} 张图像外推"),
+    M("Recorded {date} on {device}, PyTorch {v}, commit {c},\nbf16 autocast: {a}, channels-last: "
+      "{b}\ncommand: {cmd}\nsettings: {opt}, lr {lr}, batch {batch}, {e} epochs",
+      "记录于 {date}，设备 {device}，PyTorch {v}，提交 {c}，\nbf16 自动混合精度：{a}，通道在后："
+      "{b}\n命令：{cmd}\n设置：{opt}，学习率 {lr}，批量大小 {batch}，{e} 轮"),
+    M("{name}: test acc {t}, train acc {r}\n  {s} s per epoch, {x} examples/s, peak GPU memory "
+      "{m} (fp32 estimate {e} GB)",
+      "{name}：测试准确率 {t}，训练准确率 {r}\n  每轮 {s} 秒，{x} 样本/秒，GPU 显存峰值 {m}"
+      "（fp32 估算 {e} GB）"),
+    M("This page just ran on {device} ({budget} budget): AlexNet at 224×224, {e} epoch(s) on "
+      "{n} images, test acc {t}, {s} s per epoch, {x} examples/s, peak GPU memory {m}.",
+      "本页刚刚在 {device} 上运行（{budget} 预算）：224×224 的 AlexNet，在 {n} 张图像上训练 {e} 轮，"
+      "测试准确率 {t}，每轮 {s} 秒，{x} 样本/秒，GPU 显存峰值 {m}。"),
+    M("{name} gap {g} points, train acc {t}, test acc {s}",
+      "{name} 差距 {g} 个百分点，训练准确率 {t}，测试准确率 {s}", values={"name": REGULARISERS_ZH}),
+    M(" " * 28 + "-> {verdict}", " " * 28 + "-> {verdict}", values={"verdict": VERDICTS_ZH}),
+    M("AdamW's decay over the whole run: each weight multiplied by {s} ({n} steps of 1 - {e})",
+      "整个运行中 AdamW 的衰减：每个权重共乘以 {s}（{n} 步，每步乘以 1 - {e}）"),
+    # conv_pool
+    M("20 random cases, largest |corr2d - F.conv2d| = {x}",
+      "20 个随机情形，|corr2d - F.conv2d| 的最大值 = {x}"),
+    M("flipped Sobel kernel:", "翻转后的 Sobel 卷积核："),
+    M("columns with a response to [1, -1]: {x}", "对 [1, -1] 有响应的列：{x}"),
+    M("largest curvature {c}: divergence above lr = {d}; we use lr = {lr}",
+      "最大曲率 {c}：学习率大于 {d} 时发散；我们用学习率 = {lr}"),
+    M("largest entry error: {e}", "各元素的最大误差：{e}"),
+    M("smallest curvature {c}, {x} times flatter than the steepest direction",
+      "最小曲率 {c}，只有最陡方向曲率的 {x} 分之一"),
+    M("{mode} pooling, gradient by hand:", "{mode}池化，手算的梯度：",
+      values={"mode": {"max": "最大", "avg": "平均"}}),
+    M("equal to autograd's: {v}", "与自动微分的结果相同：{v}"),
+    M("{n} settings: {f} forward and {b} backward mismatches",
+      "{n} 种设置：前向不一致 {f} 处，反向不一致 {b} 处"),
+    M("relative change after a 1-pixel shift, by window size:", "平移 1 个像素后的相对变化，按窗口大小："),
+    M("correlation of each first-layer map with:", "第一层每张特征图与下列各图的相关系数："),
+    M("map {a} follows the body most closely ({c}); map {b} follows an edge map most, {d} ahead of "
+      "its correlation with the body",
+      "特征图 {a} 最贴近主体（{c}）；特征图 {b} 最贴近某张边缘图，比它与主体的相关系数高 {d}"),
+    M("dK {s} equals autograd's: {v}", "dK {s} 与自动微分的结果相同：{v}"),
+    M("dX {s} equals autograd's: {v}", "dX {s} 与自动微分的结果相同：{v}"),
+    M("{n} settings: {a} input-gradient and {b} kernel-gradient mismatches",
+      "{n} 种设置：输入梯度不一致 {a} 处，卷积核梯度不一致 {b} 处"),
+    # cross_entropy
+    M("naive softmax of {x}", "朴素 softmax 作用于 {x}"),
+    M("       softmax of {x}", "       softmax 作用于 {x}"),
+    M("finite differences {t}", "有限差分 {t}"),
+    M("{name}: mean confidence {c} at accuracy {a} (confidence minus accuracy {d})",
+      "{name}：平均置信度 {c}，准确率 {a}（置信度减准确率 {d}）",
+      values={"name": LOSS_RUNS_ZH}),
+    M("plain SGD, {n} training images, {e} epoch(s); test accuracy:",
+      "普通 SGD，{n} 张训练图像，{e} 轮；测试准确率："),
+    # data
+    M("classes: {names}", "类别：{names}", items={"names": CLASS_NAMES_ZH}),
+    M("examples per class (train): {x}", "每个类别的样本数（训练集）：{x}"),
+    M("magic {m} (0x{h}): unsigned bytes, {d} dimensions", "魔数 {m}（0x{h}）：无符号字节，{d} 维"),
+    M("{n} images of {h}x{w} pixels", "{n} 张 {h}x{w} 像素的图像"),
+    M("first labels of two epochs: {a}", "两轮各自的前几个标签：{a}"),
+    M("budget {b}: {n} images per pass, batch {batch}, one PyTorch thread per process",
+      "预算 {b}：每遍 {n} 张图像，批量大小 {batch}，每个进程一个 PyTorch 线程"),
+    M("{a} training batches, {b} test batches;{sep}one batch: {c}",
+      "{a} 个训练批量，{b} 个测试批量；一个批量：{c}"),
+    M("one batch: {x}", "一个批量：{x}"),
+    M("training pixels ({n} images) on the [0, 1] scale: mean {m}, standard deviation {s}",
+      "训练像素（{n} 张图像），在 [0, 1] 尺度上：均值 {m}，标准差 {s}"),
+    M("{name} (x - {a}) / {b}: values in [{lo}, {hi}], mean {m}, standard deviation {s}",
+      "{name} (x - {a}) / {b}：取值在 [{lo}, {hi}] 内，均值 {m}，标准差 {s}",
+      values={"name": SCALINGS_ZH}),
+    # interpret
+    M("{n} test images; predicted correctly by the seed-{s} networks: {list}",
+      "{n} 张测试图像；随机种子 {s} 的网络预测正确的比例：{list}"),
+    M("{name}: training moved the first-layer kernels by {a} to {b} of their initial size",
+      "{name}：训练使第一层卷积核的变化量达到其初始大小的 {a} 到 {b}"),
+    M("linear model: largest |saliency - W[3]| = {x}", "线性模型：|saliency - W[3]| 的最大值 = {x}"),
+    M("{m} LeNet: {a}  ResNet: {b}", "{m} LeNet：{a}  ResNet：{b}",
+      values={"m": METHODS_ZH, "a": {"passes": "通过", "fails": "未通过"},
+              "b": {"passes": "通过", "fails": "未通过"}}),
+    M("passes: with every weight random, the map's rank correlation with",
+      "通过：权重全部随机化之后，图与训练好的网络的图之间的秩相关"),
+    M("        the trained map is below 0.5 for all 3 seeds",
+      "        在全部 3 个随机种子下都低于 0.5"),
+    M("{name}: faster than removing the brightest pixels first: {methods}",
+      "{name}：比先移除最亮的像素更快的方法：{methods}", items={"methods": METHODS_ZH}),
+    M("{name}: faster than removing the brightest pixels first: ",
+      "{name}：没有哪种方法比先移除最亮的像素更快"),
+    M("{name}'s Grad-CAM puts {ml} of its weight on the background than a uniform map "
+      "({a} against {b})",
+      "{name} 的 Grad-CAM 放在背景上的权重比均匀的图{ml}（{a} 对 {b}）",
+      values={"ml": {"less": "少", "more": "多"}}),
+    # mlp_limits
+    M("float32 memory for the weights alone: {n} MB", "仅权重所需的 float32 内存：{n} MB"),
+    M("FLOPs for one image through this one layer: {n}", "一张图像通过这一层的 FLOPs：{n}"),
+    M("pixel ({r}, {c}) sits at flat position {p}", "像素 ({r}, {c}) 位于展平后的位置 {p}"),
+    M("the pixel below, ({r}, {c}), sits at {p}: {d} positions away",
+      "它下方的像素 ({r}, {c}) 位于 {p}：相距 {d} 个位置"),
+    M("offsets of its 3x3 neighbourhood in the flat vector:", "它的 3x3 邻域在展平向量中的偏移量："),
+    M("largest difference between the two networks' outputs: {d}", "两个网络输出之间的最大差异：{d}"),
+    # modern
+    M("{n} training images; epochs: {a} (batch norm), {b} (blocks), {c} (depth)",
+      "{n} 张训练图像；轮数：{a}（批量归一化），{b}（块），{c}（深度）"),
+    M("training mode: channel means {m} at most, variances {v}",
+      "训练模式：各通道均值至多为 {m}，方差 {v}"),
+    M("  first image in a batch of 2 vs in the batch of 64: outputs differ by {d}",
+      "  第一张图像在大小为 2 的批量中与在大小为 64 的批量中：输出相差 {d}"),
+    M("running mean after 10 batches: {a},\n  {f} (= 1 - 0.9**10) of the batch means {b}",
+      "10 个批量之后的滑动均值：{a}，\n  即批量均值 {b} 的 {f} 倍（= 1 - 0.9**10）"),
+    M("{n} batches: the losses differ by at most {d}; test accuracy {a} (PyTorch's layers) and "
+      "{b} (ours)",
+      "{n} 个批量：损失至多相差 {d}；测试准确率 {a}（PyTorch 的层）和 {b}（我们的实现）"),
+    M("seconds per epoch per MFLOP, this run: {list}", "本次运行中每轮秒数除以 MFLOPs：{list}"),
+    M("{name} first layer's gradient / last layer's {r}; final test accuracy {a}",
+      "{name} 第一层的梯度 / 最后一层的梯度 {r}；最终测试准确率 {a}", values={"name": NETS_ZH}),
+    M("{name} last-epoch training loss: {a} at 8 layers, {b} at 20 ({hl} at 20)",
+      "{name} 最后一轮的训练损失：8 层时 {a}，20 层时 {b}（20 层时{hl}）",
+      values={"name": NETS_ZH, "hl": {"higher": "更高", "lower": "更低"}}),
+    M("{pad}20 layers before training: first layer's gradient / last layer's {r}, spread of the "
+      "class scores {s} (8 layers: {t})",
+      "{pad}训练前的 20 层网络：第一层的梯度 / 最后一层的梯度 {r}，类别分数的分布宽度 {s}"
+      "（8 层：{t}）"),
+    # mlp_limits, printed wrapped by its say() at 88 columns
+    M("budget {b}: {tr} training and {te} test images, {e} epoch(s) per run, on {device}; the 4 "
+      "runs took {s} s.",
+      "预算 {b}：{tr} 张训练图像和 {te} 张测试图像，每次运行 {e} 轮，在 {device} 上；"
+      "4 次运行共用时 {s} 秒。", wrap=88),
+    M("MLP on the original images, initial weights from seed {s1} instead of {s0}: {a}% ({d} "
+      "points). Permuting the pixels changed the MLP by {m} points and the CNN by {c}.",
+      "原始图像上的 MLP，初始权重取自随机种子 {s1} 而不是 {s0}：{a}%（变化 {d} 个百分点）。"
+      "打乱像素使 MLP 变化了 {m} 个百分点，使 CNN 变化了 {c}。", wrap=88),
+    M("CNN without pooling: {n} parameters, {a}% on the original test images.",
+      "不带池化的 CNN：{n} 个参数，原始测试图像上 {a}%。", wrap=88),
+    M("budget {b}: {n} test images, each shift averaged over {dirs}",
+      "预算 {b}：{n} 张测试图像，每种平移取以下方向的平均：{dirs}",
+      items={"dirs": {"right": "右", "left": "左", "down": "下", "up": "上"}}, wrap=88),
+    M("budget {b}: {n} training images, {e} epoch(s) of SGD with batches of 128, on {device}; "
+      "test accuracy:",
+      "预算 {b}：{n} 张训练图像，用批量大小 128 的 SGD 训练 {e} 轮，在 {device} 上；测试准确率：",
+      wrap=88),
+    M("16 maps of 28x28 from a 28x28 image: fully connected {d} weights; local 3x3 windows {l}; "
+      "local and shared (a convolution) {s}.",
+      "从一张 28x28 的图像得到 16 张 28x28 的特征图：全连接需要 {d} 个权重；局部 3x3 窗口需要 {l} 个；"
+      "局部且共享（即卷积）只需 {s} 个。", wrap=88),
+    M("{h} convolution filters of 10x10 on the 1000x1000 photo: {n} parameters, whatever the "
+      "image size (the fully-connected layer had {b}).",
+      "在 1000x1000 的照片上用 {h} 个 10x10 的卷积滤波器：{n} 个参数，与图像大小无关"
+      "（全连接层有 {b} 个）。", wrap=88),
+    M("The CNN's last layer after two 2x2 poolings: {a} parameters; without pooling it would "
+      "need {b}.",
+      "经过两次 2x2 池化之后，CNN 的最后一层有 {a} 个参数；不做池化则需要 {b} 个。", wrap=88),
+    M("1. Local connectivity. A unit looks at a small window, not at all {n} pixels. The "
+      "window's pixels are neighbours in the image although Flatten puts them up to {k} "
+      "positions apart; a CNN bets that such neighbours belong together, and when the "
+      "permutation broke that bet it changed by {c} points, while the MLP changed by {m}.",
+      "1. 局部连接。一个单元只看一个小窗口，而不是全部 {n} 个像素。窗口里的像素在图像中彼此相邻，"
+      "尽管 Flatten 会把它们放到相距多达 {k} 个位置的地方；CNN 押注这样的相邻像素属于一体，"
+      "打乱像素打破了这个押注时，它变化了 {c} 个百分点，而 MLP 变化了 {m}。", wrap=88),
+    M("2. Weight sharing. The same kernel at every position: {s} weights instead of {l} (local, "
+      "unshared) or {d} (dense) for the layer above. The small CNN does {f} FLOPs per parameter "
+      "against the MLP's {g}, with {r}x fewer parameters.",
+      "2. 权重共享。每个位置用同一个卷积核：上面那一层只需 {s} 个权重，而不是 {l} 个（局部、不共享）"
+      "或 {d} 个（全连接）。小型 CNN 每个参数做 {f} 次 FLOPs，MLP 只做 {g} 次，"
+      "而小型 CNN 的参数量只有 MLP 的 {r} 分之一。", wrap=88),
+    M("3. Down-sampling. Pooling shrinks 28x28 to 7x7, so the last layer needs {a} parameters, "
+      "not {b}, and it forgets exact positions within each window: a 2-pixel shift cost the CNN "
+      "{c} points of accuracy, the same convolutions without pooling {d} and the MLP {e}.",
+      "3. 下采样。池化把 28x28 缩小到 7x7，所以最后一层只需 {a} 个参数，而不是 {b} 个；"
+      "它还会忘掉每个窗口内的确切位置：平移 2 个像素让 CNN 的准确率下降 {c} 个百分点，"
+      "不带池化的同样的卷积下降 {d}，MLP 下降 {e}。", wrap=88),
+    M("--- {name}", "--- {name}", values={"name": LOSS_RUNS_ZH}),
+    M("default init, lr {lr}", "默认初始化，学习率 {lr}"),
+    M("Xavier, lr {lr}", "Xavier 初始化，学习率 {lr}"),
+    M("label: {c} | shape: {s}", "标签：{c} | 形状：{s}", values={"c": CLASS_NAMES_ZH}),
+    # d2l.layer_summary's table: the header and the total, the columns kept in place
+    M("layer{pad}  output shape{gap}params", "层   {pad}  输出形状    {gap}参数量"),
+    M("total  {rest}", "合计   {rest}"),
+    M("max, 2x2 window, stride 2:", "最大池化，2x2 窗口，步幅 2："),
+    M("avg, 2x2 window, stride 2:", "平均池化，2x2 窗口，步幅 2："),
+    M("max, 3x3 window, padding 1, stride 2:", "最大池化，3x3 窗口，填充 1，步幅 2："),
+    M("{n} channels in -> {shape}", "输入 {n} 个通道 -> {shape}"),
+    M("To record one, run this on a machine with an NVIDIA GPU,",
+      "要记录一次运行，请在一台有 NVIDIA GPU 的机器上，"),
+    M("from the repository root:", "在仓库的根目录下运行："),
+    M("It writes cnncourse/results/alexnet_full.json; rebuild the book to\nshow it here.",
+      "它会写出 cnncourse/results/alexnet_full.json；重新构建本书，结果就会显示在这里。"),
     # ---- the opening line of every chapter
     M("budget: {budget}, device: {device}, torch {version}",
       "预算：{budget}，设备：{device}，torch {version}"),
@@ -138,20 +407,21 @@ CATALOGUE: list[Message] = [
     M("The tensor-resident loader serves batches {x}x as fast as\n"
       "the best per-image pipeline on this machine.",
       "在这台机器上，常驻张量的加载器供给批量的速度是最好的逐图像流水线的 {x} 倍。"),
-    # ---- mlp_limits (printed wrapped at 70 columns)
+    # ---- mlp_limits (its say() prints wrapped at 88 columns)
     M("The one-hidden-layer MLP has {x}x the parameters of the small CNN.",
-      "单隐藏层的多层感知机的参数量是小型卷积神经网络的 {x} 倍。", wrap=70),
+      "单隐藏层的多层感知机的参数量是小型卷积神经网络的 {x} 倍。", wrap=88),
     M("{model}: {orig}% on the original images, {perm}% on the permuted ones ({change} points).",
       "{model}：原始图像上 {orig}%，像素打乱后的图像上 {perm}%（变化 {change} 个百分点）。",
-      wrap=70),
+      wrap=88),
     M("CNN minus MLP: {orig} points on the original images, {perm} points on the permuted ones.",
       "卷积神经网络减去多层感知机：原始图像上 {orig} 个百分点，打乱后的图像上 {perm} 个百分点。",
-      wrap=70),
+      wrap=88),
     M("{model}: {s0}% unshifted, {s2}% at 2 pixels, {s4}% at 4 pixels.",
-      "{model}：不平移 {s0}%，平移 2 个像素 {s2}%，平移 4 个像素 {s4}%。", wrap=70),
+      "{model}：不平移 {s0}%，平移 2 个像素 {s2}%，平移 4 个像素 {s4}%。",
+      values={"model": MODELS_ZH}, wrap=88),
     M("Clearly above chance (10%) at one learning rate at least: {nets}.",
       "至少在一个学习率下明显高于随机猜测（10%）的：{nets}。",
-      values={"nets": {"none of the four": "四个都没有"}}, wrap=70),
+      values={"nets": {"none of the four": "四个都没有"}}, items={"nets": DEEP_NETS_ZH}, wrap=88),
     # ---- lenet
     M("{train} training, {test} test images; {epochs} epochs of batch {batch}",
       "{train} 张训练图像，{test} 张测试图像；{epochs} 轮，批量大小 {batch}"),
@@ -213,6 +483,19 @@ CATALOGUE: list[Message] = [
       "第 1 轮之后，没有批量归一化：至多 {a}（随机猜测：0.10）；有批量归一化：至少 {b}"),
     M("evaluation mode: alone vs in the batch differ by {d}",
       "评估模式：单独输入与在批量中输入相差 {d}"),
+]
+
+
+# Printed words that stay English in the Chinese edition, on purpose (tests/test_i18n.py checks
+# that every other printed phrase has a template above): code and names a reader types or
+# searches for, and tables' column labels, which are read with their numbers.
+LEFT_IN_ENGLISH: list[str] = [
+    # code: expressions whose difference is printed, the tensors' names
+    "convolution - corr2d(X, K)", "convolution - corr2d(X, flip(K))", "ours - F.conv2d",
+    "one_hot(y)", "softmax - one_hot",
+    # column labels of tables of numbers
+    "dense share", "true kernel", "padding stride cases", "after layer", "kernel stride jump",
+    "x3 convs only:",
 ]
 
 

@@ -6,16 +6,25 @@ translations live in ``locales/zh_CN/LC_MESSAGES/<page>.po``, one catalogue per
 page of ``_toc.yml``. Code is never extracted: it is the same in both languages.
 
     python tools/i18n.py update     # after changing a page: re-extract, merge into the .po files
-    python tools/i18n.py check      # exit 1 naming every empty, fuzzy or missing translation
+    python tools/i18n.py check      # exit 1 naming every message without a sound translation
     python tools/i18n.py build --out _build/x   # the Chinese book only (make book builds both)
 
 ``update`` reads the sources without executing anything (a few seconds per
 page), so translators can run it freely. ``build`` reuses the English build's
 execution cache: the code cells are identical, so no chapter runs again.
+
+What ``check`` asks of a translation (``build`` runs it first and refuses to publish on a
+problem): every message of the page has an entry; no entry is empty or fuzzy; code, maths,
+roles and link targets are copied unchanged; emphasis (``**``, ``*``), ``$``, roles and links
+open and close as often as in the English; a msgstr equal to its English is a mistake unless
+a translator comment says it is meant (``# same in Chinese: a package's name``); and the key
+terms use the glossary's word. The catalogues are written as ``msgfmt -c`` accepts them, with
+no obsolete ``#~`` entries and each fuzzy entry's old English kept as ``#| msgid``.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shutil
 import sys
@@ -75,18 +84,33 @@ def sphinx_build(out: Path, builder: str, overrides: dict, toc: Path = TOC,
     return int(result or 0)
 
 
+# Words in display maths that are prose: \text{or}, \text{max:}, \text{(renaming ...)}; not a
+# subscript's or superscript's label (K_{\text{true}}, n_\text{in}).
+MATHS_WORDS = re.compile(r"(?<![_^])(?<![_^]\{)\\text\{([^{}]*[A-Za-z]{2}[^{}]*)\}")
+# Units after a number ("614 MiB"): the same in Chinese.
+UNITS = re.compile(r"(?<=\d)[ \u00a0]?(?:[KMGT]i?B|[KMG]?Hz|ms|µs|ns|s|min|h|px)\b")
+
+
+def is_display_maths(msgid: str) -> bool:
+    """Display maths is the one kind of message that keeps its line breaks; a one-line
+    equation starts with a LaTeX command."""
+    return "\n" in msgid or msgid.lstrip().startswith("\\")
+
+
 def nothing_to_translate(msgid: str) -> bool:
-    """True for display maths (the one kind of message that keeps its line breaks) and for
-    messages that hold no words once code, maths and roles are taken out."""
-    return "\n" in msgid or not re.search(r"[A-Za-z]{2}", UNTRANSLATED.sub("", msgid))
+    """True for messages that hold no words ("d2l's" is one) once code, maths, roles and units
+    are taken out,
+    and for display maths unless it has prose words in ``\text{...}``."""
+    if is_display_maths(msgid):
+        return not MATHS_WORDS.search(msgid)
+    return not re.search(r"[A-Za-z]'?[A-Za-z]", UNITS.sub("", UNTRANSLATED.sub("", msgid)))
 
 
 def copy_untranslatable(po_path: Path) -> int:
     """Fill the empty translations of messages such as "`lenet`" or "3×3" with the message.
 
     Also clears the "fuzzy" mark that sphinx-intl leaves on a new catalogue's header, so that
-    ``msgfmt -c`` and the checks see only the messages' own marks. Written with babel, as
-    sphinx-intl writes, so the two never re-wrap each other's lines.
+    ``msgfmt -c`` and the checks see only the messages' own marks.
     """
     from sphinx_intl import catalog
 
@@ -94,14 +118,52 @@ def copy_untranslatable(po_path: Path) -> int:
     filled = [m for m in cat if m.id and not m.string and nothing_to_translate(m.id)]
     for message in filled:
         message.string = message.id
-    if filled or cat.fuzzy:
-        cat.fuzzy = False
-        catalog.dump_po(str(po_path), cat, width=LINE_WIDTH)
+    write_catalogue(po_path, cat)
     return len(filled)
 
 
-# What a translation must carry over unchanged: roles with their target, inline code, maths.
-KEPT_MARKUP = re.compile(r"\{[a-z:-]+\}`[^`]*`|``[^`]+``|`[^`]+`|\$\$.+?\$\$|\$[^$]+\$", re.S)
+# Flags babel adds by itself to any message with a "%" or "{...}" in it: no message of the
+# book is a format string, and "21 % of" translated as "21% 花" then fails ``msgfmt -c``.
+NOT_FORMATS = ("python-format", "python-brace-format")
+# Characters a reader cannot see but a search, a copy or a screen reader trips over: zero-width
+# spaces and joiners, word joiner, soft hyphen, byte-order mark.
+INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+# "快 1.6 倍" / "慢了 11 倍" is read both as "1.6 times the speed" and as "2.6 times": say
+# "速度是……的 1.6 倍" or "只有……的十一分之一" instead.
+AMBIGUOUS_TIMES = re.compile(r"(?:快|慢|领先|落后)了?\s*(?:[\d.,]+|[一二两三四五六七八九十百千几好]+)\s*倍")
+# A translator comment that says a translation equal to its English is meant (a name, a unit).
+IDENTICAL_MARK = "same in Chinese"
+
+
+def write_catalogue(po_path: Path, cat) -> None:
+    """Write a catalogue as the standard gettext tools expect it: no obsolete ``#~`` entries,
+    no format flags, ``#| msgid`` (the English before it changed) on each fuzzy entry only,
+    a header without fuzzy mark or template placeholders. One writer for every change, so
+    lines are wrapped the same way each time and diffs show only what changed."""
+    from babel.messages import pofile
+
+    cat.fuzzy = False
+    cat.obsolete.clear()
+    if not cat.last_translator or "FULL NAME" in cat.last_translator:
+        cat.last_translator = "cnncourse translators"
+    if not isinstance(cat.revision_date, __import__("datetime").datetime):
+        cat.revision_date = cat.creation_date
+    for m in cat:
+        for flag in NOT_FORMATS:
+            m.flags.discard(flag)
+        if "fuzzy" not in m.flags:
+            m.previous_id = []
+    po_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(po_path, "wb") as f:
+        pofile.write_po(f, cat, width=LINE_WIDTH, include_previous=True, ignore_obsolete=True)
+
+
+# What a translation must carry over unchanged: roles with their target, inline code, maths,
+# link targets.
+KEPT_MARKUP = re.compile(r"\{[a-z:-]+\}`[^`]*`|``[^`]+``|`[^`]+`|\$\$.+?\$\$|\$[^$]+\$"
+                         r"|\]\([^)\s]+\)", re.S)
+_CODE = re.compile(r"``[^`]+``|`[^`]*`")
+_INLINE_MATHS = re.compile(r"\$[^$]*\$")
 
 
 def kept_markup(text: str) -> list[str]:
@@ -109,11 +171,87 @@ def kept_markup(text: str) -> list[str]:
     return sorted(m.group(0) for m in KEPT_MARKUP.finditer(text))
 
 
+def markup_counts(text: str) -> dict[str, int]:
+    """How many of each markup delimiter a message has outside inline code (and, for
+    emphasis, outside maths, where ``*`` is an operator). A translation must have as many:
+    one ``**`` or ``$`` too few or too many turns the rest of the paragraph bold or into maths,
+    and a lost ``{role}`` or ``[link](...)`` shows its raw text."""
+    plain = _CODE.sub("", text)
+    words = _INLINE_MATHS.sub("", plain) if "\n" not in text else ""  # display maths: no emphasis
+    return {
+        "**": words.count("**"),
+        "*": len(re.findall(r"(?<!\*)\*(?!\*)", words)),
+        "$": plain.count("$"),
+        "{role}": len(re.findall(r"\{[a-z:-]+\}`", text)),
+        "[link](...)": len(re.findall(r"\]\(", plain)),
+    }
+
+
+def markup_problem(english: str, chinese: str) -> str:
+    """Why ``chinese`` does not keep the markup of ``english`` ('' when it does).
+
+    One exception: an italic title (*Dive into Deep Learning*) may become a Chinese title in
+    book-title marks (《动手学深度学习》), the Chinese convention for titles."""
+    en, zh = markup_counts(english), markup_counts(chinese)
+    titles = chinese.count("《") - english.count("《")
+    if zh["*"] < en["*"] and zh["*"] % 2 == 0 and (en["*"] - zh["*"]) // 2 <= titles:
+        zh["*"] = en["*"]
+    differ = [f"{k} {en[k]} in the English, {zh[k]} here" for k in en if en[k] != zh[k]]
+    return "; ".join(differ)
+
+
+def marked_identical(message) -> bool:
+    """The translator said that this message's Chinese is its English (a translator comment
+    ``# same in Chinese: why``)."""
+    return any(c.strip().lower().startswith(IDENTICAL_MARK.lower()) for c in message.user_comments)
+
+
+def _name(po_path: Path) -> str:
+    """How the problems name a catalogue: its path under LC_MESSAGES (or under locales/)."""
+    for folder in (CATALOGUES, LOCALES):
+        if po_path.is_relative_to(folder):
+            return po_path.relative_to(folder).as_posix()
+    return po_path.as_posix()
+
+
+@functools.lru_cache(maxsize=1)
+def printed_phrases() -> dict[str, str]:
+    """English phrase of a printed line (two or more words, cnncourse/messages.py) -> what
+    the Chinese edition prints instead: the words the Chinese text must quote."""
+    import string
+
+    from cnncourse.messages import CATALOGUE
+
+    phrases: dict[str, str] = {}
+    for message in CATALOGUE:
+        lines_en = message.en.split("\n")
+        lines_zh = re.sub(r"\{\w+\}", "…", message.zh).split("\n")
+        for i, line in enumerate(lines_en):
+            shown = (lines_zh[i] if len(lines_zh) == len(lines_en) else " ".join(lines_zh)).strip()
+            for literal, *_ in string.Formatter().parse(line):
+                words = literal.strip(" :;,.()")
+                if len(re.findall(r"[A-Za-z]{2,}", words)) >= 2:
+                    phrases.setdefault(words, shown)
+    return phrases
+
+
+def quoted_output_problems(english: str, chinese: str) -> list[str]:
+    """A translation that quotes a printed line's English ("test acc by epoch"), which the
+    Chinese edition prints in Chinese: the reader looks for words that are not there."""
+    problems = []
+    for quoted in re.findall(r"“([^”]+)”", chinese):
+        found = sorted((p for p in printed_phrases() if p in quoted), key=len)
+        if found:
+            problems.append(f"quotes the printed {quoted!r}, which the Chinese edition prints "
+                            f"as {printed_phrases()[found[-1]]!r}")
+    return problems
+
+
 def catalogue_problems(po_path: Path) -> list[str]:
     """Every reason this catalogue is not a complete, faithful translation of its page."""
     from sphinx_intl import catalog
 
-    name = po_path.relative_to(CATALOGUES).as_posix()
+    name = _name(po_path)
     problems = []
     for m in catalog.load_po(str(po_path)):
         if not m.id:
@@ -129,7 +267,67 @@ def catalogue_problems(po_path: Path) -> list[str]:
             extra = sorted(set(kept_markup(m.string)) - set(kept_markup(m.id)))
             problems.append(f"{where}: code, maths or roles changed (missing {missing}, "
                             f"not in the English {extra}); copy them unchanged")
+        elif markup_problem(m.id, m.string):
+            problems.append(f"{where}: markup unbalanced ({markup_problem(m.id, m.string)}); "
+                            "every emphasis, maths, role and link of the English must open and "
+                            "close in the translation too")
+        elif INVISIBLE.search(m.string):
+            problems.append(f"{where}: invisible characters (U+{ord(INVISIBLE.search(m.string)[0]):04X}"
+                            ") in the translation; delete them (a line break is the "
+                            "stylesheet's business)")
+        elif quoted_output_problems(m.id, m.string):
+            problems.append(f"{where}: " + "; ".join(quoted_output_problems(m.id, m.string)))
+        elif AMBIGUOUS_TIMES.search(m.string):
+            problems.append(f"{where}: '{AMBIGUOUS_TIMES.search(m.string)[0]}' is ambiguous (the "
+                            "speed, or the speed plus that much?); write '速度是……的 N 倍' or "
+                            "'速度只有……的 N 分之一'")
+        elif m.string == m.id and not nothing_to_translate(m.id) and not marked_identical(m):
+            problems.append(f"{where}: the translation is the English; translate it, or if "
+                            f"it is meant to be the same, add the line '# {IDENTICAL_MARK}: "
+                            "<why>' above its msgid")
     return problems
+
+
+def page_titles() -> dict[str, str]:
+    """English title of each page of the book -> its Chinese (each catalogue's first entry)."""
+    from sphinx_intl import catalog
+
+    titles = {}
+    for page in pages():
+        po = CATALOGUES / f"{page}.po"
+        first = next((m for m in catalog.load_po(str(po)) if m.id), None) if po.exists() else None
+        if first is not None and first.string:
+            titles[first.id.rstrip("?")] = first.string
+    return titles
+
+
+def citation_problems(po_path: Path) -> list[str]:
+    """Translations that cite a page of the book by its English title: the reader of the
+    Chinese book sees that page under its Chinese title."""
+    from sphinx_intl import catalog
+
+    titles = {en: zh for en, zh in page_titles().items() if len(en.split()) >= 3}
+    return [f"{_name(po_path)}: {m.id[:60]!r}: cites {en!r} in English; its Chinese title is "
+            f"{zh!r}" for m in catalog.load_po(str(po_path))
+            if m.id and isinstance(m.string, str) and m.string != m.id
+            for en, zh in titles.items() if en in m.string]
+
+
+def entry_problems(page: str, template: Path) -> list[str]:
+    """Messages of the page (its extracted template) with no entry in its catalogue, and
+    entries whose message the page no longer has: both mean the catalogue is out of step."""
+    from sphinx_intl import catalog
+
+    po = CATALOGUES / f"{page}.po"
+    if not po.exists():
+        return [f"{po.relative_to(ROOT)}: missing (run: python tools/i18n.py update)"]
+    source = [m.id for m in catalog.load_po(str(template)) if m.id]
+    entries = {m.id for m in catalog.load_po(str(po)) if m.id}
+    name = po.relative_to(CATALOGUES).as_posix()
+    return ([f"{name}: {i[:70]!r}: no entry (the page has this message; run: python "
+             "tools/i18n.py update, then translate it)" for i in source if i not in entries]
+            + [f"{name}: {i[:70]!r}: not on the page any more (run: python tools/i18n.py "
+               "update)" for i in sorted(entries - set(source))])
 
 
 # ----------------------------------------------------------------------------- glossary
@@ -147,7 +345,22 @@ CHECKED_TERMS = {
     "dropout": ("丢弃", ["暂退"]),
     "batch normalisation": ("批量归一化", ["规范化"]),
     "epoch": ("轮", ["周期", "时期"]),
+    # Fashion-MNIST's classes as cnncourse.messages prints them
+    "t-shirt": ("T恤", ["T 恤"]),
+    "pullover": ("套衫", ["套头衫"]),
+    # words a native reader found translated two or three ways (issue 27)
+    "shortcut": ("残差连接", ["捷径"]),
+    "block": ("块", ["模块"]),
+    "linear layer": ("全连接层", ["Linear 层", "线性层"]),
+    "published settings": ("公布的设置", ["发表的设置", "论文", "原文设置"]),
+    "recipe": ("方案", ["配方"]),
+    "verdict line": ("结论行", ["判断行"]),
+    "sanity test": ("检验", ["测试"]),
+    "notebook": ("Jupyter 笔记本", []),
+    "laptop": ("笔记本电脑", []),
 }
+# An avoided word that is right where the English has its own sense too: "module" is 模块.
+AVOID_UNLESS = {"模块": re.compile(r"\bmodules?\b", re.I)}
 
 
 def glossary() -> dict[str, tuple[str, str]]:
@@ -175,7 +388,7 @@ def term_problems(po_path: Path) -> list[str]:
     from sphinx_intl import catalog
 
     terms = glossary()
-    name = po_path.relative_to(CATALOGUES).as_posix()
+    name = _name(po_path)
     problems = []
     for m in catalog.load_po(str(po_path)):
         if not m.id or not m.string or "fuzzy" in m.flags:
@@ -186,7 +399,8 @@ def term_problems(po_path: Path) -> list[str]:
             variants = [t for t, (zh, _) in terms.items() if zh == terms[term][0]]
             if not any(_english_term(t).search(english) for t in variants):
                 continue
-            wrong = [w for w in [terms[term][1], *avoid] if w and w in chinese]
+            wrong = [w for w in [terms[term][1], *avoid] if w and w in chinese
+                     and not (w in AVOID_UNLESS and AVOID_UNLESS[w].search(english))]
             if stem not in chinese or wrong:
                 problems.append(f"{name}: {m.id[:60]!r}: '{term}' is {terms[term][0]} (glossary)"
                                 + (f", not {'/'.join(wrong)}" if wrong else ""))
@@ -211,17 +425,38 @@ def pages() -> list[str]:
     return [str(Path(p).with_suffix("")) for p in found]
 
 
-def check(only: list[str] | None = None) -> list[str]:
-    """Problems of every catalogue (or of the ``only`` ones): missing, empty, fuzzy, broken."""
+@functools.lru_cache(maxsize=1)
+def templates() -> Path:
+    """The pages' messages as extracted now (once per process, into a temporary folder)."""
+    import atexit
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="cnncourse-i18n-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return extract(folder)
+
+
+def check(only: list[str] | None = None, sources: bool = True) -> list[str]:
+    """Problems of every catalogue (or of the ``only`` ones): no entry for a message of the
+    page, empty, fuzzy, identical to the English, markup changed or unbalanced, another word
+    than the glossary's. ``sources=False`` skips extracting the pages' messages (the entry
+    check), for catalogues that are not the book's."""
     problems = []
     wanted = [CATALOGUES / f"{page}.po" for page in pages()]
     if only:
         wanted = [Path(p).resolve() for p in only]
     for po in wanted:
+        page = po.relative_to(CATALOGUES).with_suffix("").as_posix() \
+            if po.is_relative_to(CATALOGUES) else None
+        if sources and page in pages():
+            problems += entry_problems(page, templates() / f"{page}.pot")
         if not po.exists():
-            problems.append(f"{po.relative_to(ROOT)}: missing (run: python tools/i18n.py update)")
+            if page not in pages():
+                problems.append(f"{po}: missing")
             continue
-        problems += catalogue_problems(po) + term_problems(po)
+        problems += catalogue_problems(po) + term_problems(po) + citation_problems(po)
+    if not only:
+        problems += title_problems()
     return problems
 
 
@@ -263,14 +498,25 @@ def private_locales(folder: Path) -> Path:
 
 
 def build(out: Path, execute: bool = True, force_all: bool = False,
-          warnings_are_errors: bool = True) -> int:
+          warnings_are_errors: bool = True, checked: bool = True) -> int:
     """Build the Chinese book into ``out/_build/html/zh_CN`` beside the English one.
+
+    First the catalogues are checked (:func:`check`): a message without an entry, an
+    unbalanced ``**`` or ``$``, or an English msgstr would otherwise be published as it is,
+    and Sphinx warns about none of them. ``checked=False`` (``--no-check``) is for a look at
+    a translation in progress; the book build (tools/build_book.py) never passes it.
 
     ``out/_build/.jupyter_cache`` is the English build's execution cache: the code cells are
     the same, so every chapter's outputs come from there and nothing runs a second time (a
     chapter missing from the cache would run, as in the English build). ``execute=False``
     shows pages without outputs, for a quick look at a translation.
     """
+    if checked:
+        problems = check()
+        if problems:
+            print("\n".join(problems) + f"\n{len(problems)} problem(s) in the catalogues: the "
+                  "Chinese book is not built (python tools/i18n.py check)", file=sys.stderr)
+            return 1
     build_dir = out / "_build"
     work = build_dir / ".zh_CN"
     cache = build_dir / ".jupyter_cache"
@@ -333,6 +579,68 @@ NOTEBOOK_WORDS = [
 ]
 
 
+# The titles of the notebooks' hidden check cells (``#@title Check: ...``, the opening comment of
+# the check's code, tools/sync_notebooks.py): words in code, so Sphinx never extracts them. They
+# have a catalogue of their own, outside LC_MESSAGES, where the book's build does not look.
+TITLES = LOCALES / LANGUAGE / "notebook-titles.po"
+TITLE_LINE = re.compile(r"^#@title Check: (?P<words>.+)$", re.M)
+
+
+def check_titles() -> dict[str, list[str]]:
+    """The titles the chapters' hidden checks get, by title: the chapters that use it."""
+    import jupytext
+
+    if __package__:
+        from .sync_notebooks import CHECK_TITLE, check_title
+    else:
+        from sync_notebooks import CHECK_TITLE, check_title
+    found: dict[str, list[str]] = {}
+    for md in sorted((ROOT / "chapters").glob("*.md")):
+        code = [c for c in jupytext.read(md).cells if c.cell_type == "code"]
+        for cell in code[1:]:  # the first is the setup cell, which is replaced
+            if "remove-cell" in cell.metadata.get("tags", []):
+                words = check_title(cell.source).removeprefix("Check: ")
+                if words != CHECK_TITLE:
+                    found.setdefault(words, []).append(md.stem)
+    return found
+
+
+def titles_template():
+    """The check titles as a gettext template, each with the chapters it is in."""
+    from babel.messages.catalog import Catalog
+
+    template = Catalog(project="cnncourse")
+    for words, chapters in check_titles().items():
+        template.add(words, auto_comments=[f"check title in chapters/{c}.md" for c in chapters])
+    return template
+
+
+def load_titles() -> dict[str, str]:
+    """English check title -> its Chinese (translated, not fuzzy)."""
+    from sphinx_intl import catalog
+
+    if not TITLES.exists():
+        return {}
+    return {m.id: m.string for m in catalog.load_po(str(TITLES))
+            if m.id and m.string and "fuzzy" not in m.flags}
+
+
+def title_problems() -> list[str]:
+    """The check-title catalogue's problems, as a page's: entries, translations, terms."""
+    if not TITLES.exists():
+        return [f"{TITLES.relative_to(ROOT)}: missing (run: python tools/i18n.py update)"]
+    from sphinx_intl import catalog
+
+    entries = {m.id for m in catalog.load_po(str(TITLES)) if m.id}
+    name = _name(TITLES)
+    wanted = check_titles()
+    return ([f"{name}: {t[:70]!r}: no entry (a check cell's title; run: python tools/i18n.py "
+             "update, then translate it)" for t in wanted if t not in entries]
+            + [f"{name}: {t[:70]!r}: no check has this title any more (run: python tools/i18n.py"
+               " update)" for t in sorted(entries - set(wanted))]
+            + catalogue_problems(TITLES) + term_problems(TITLES))
+
+
 class ChineseEdition:
     """What makes a chapter's Chinese notebook differ from its English one; the hooks
     ``tools/sync_notebooks.py`` calls while it converts the chapter's MyST source.
@@ -346,6 +654,7 @@ class ChineseEdition:
         page = md.resolve().relative_to(ROOT).with_suffix("").as_posix()
         self.target = md.parent / NOTEBOOK_FOLDER / md.with_suffix(".ipynb").name
         self.translate = Translator(load_messages(page))
+        self.titles = load_titles()
 
     def markdown(self, source: str) -> str:
         """A markdown cell's MyST, translated (before the conversion to notebook markdown)."""
@@ -355,25 +664,52 @@ class ChineseEdition:
         return SETUP_BEFORE + english + SETUP_AFTER
 
     def finish(self, source: str) -> str:
-        """A converted cell with the converter's own English words in Chinese."""
+        """A converted cell with the converter's own English words in Chinese, and the title
+        of a hidden check from the titles' catalogue."""
+        titles = self.titles
+        source = TITLE_LINE.sub(lambda m: f"#@title 检查：{titles[m['words']]}"
+                                if m["words"] in titles else m[0], source)
         for pattern, words in NOTEBOOK_WORDS:
             source = pattern.sub(words, source)
         return source
 
 
-def update(out: Path) -> int:
-    """Extract the messages of every page and merge them into the catalogues."""
-    from sphinx_intl import basic
-
+def extract(out: Path) -> Path:
+    """The pages' messages, as gettext templates in ``out/gettext`` (``PAGE.pot``): Sphinx
+    reads the sources without executing anything, a few seconds for the whole book."""
     pot = out / "gettext"
     if pot.exists():
         shutil.rmtree(pot)  # a page removed from the book must not leave its template behind
     rc = sphinx_build(pot, "gettext", GETTEXT_OVERRIDES, doctrees=out / ".doctrees-gettext",
                       force_all=True)
     if rc:
-        return rc
-    CATALOGUES.mkdir(parents=True, exist_ok=True)
-    basic.update(str(LOCALES), str(pot), (LANGUAGE,), line_width=LINE_WIDTH, ignore_obsolete=False)
+        raise RuntimeError(f"extracting the messages failed (sphinx exit status {rc})")
+    return pot
+
+
+def merge(po_path: Path, pot_path) -> None:
+    """Bring one catalogue in step with its page's template, as ``msgmerge`` would: new
+    messages empty, a changed message fuzzy with its old English kept as ``#| msgid``,
+    translator comments kept, removed messages dropped (git has them)."""
+    from babel.messages.catalog import Catalog
+    from sphinx_intl import catalog
+
+    template = catalog.load_po(str(pot_path)) if isinstance(pot_path, Path) else pot_path
+    if po_path.exists():
+        cat = catalog.load_po(str(po_path))
+    else:
+        cat = Catalog(locale=LANGUAGE, project=template.project,
+                      creation_date=template.creation_date)
+    cat.update(template, update_creation_date=False)
+    write_catalogue(po_path, cat)
+
+
+def update(out: Path) -> int:
+    """Extract the messages of every page and merge them into the catalogues."""
+    pot = extract(out)
+    for template in sorted(pot.rglob("*.pot")):
+        merge(CATALOGUES / template.relative_to(pot).with_suffix(".po"), template)
+    merge(TITLES, titles_template())
     copied = sum(copy_untranslatable(po) for po in sorted(CATALOGUES.rglob("*.po")))
     if copied:
         print(f"{copied} message(s) with nothing to translate (code, maths, numbers) copied")
@@ -393,10 +729,14 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--no-execute", action="store_true",
                          help="pages without outputs: nothing runs, the cache is not needed")
     p_build.add_argument("--all", action="store_true", help="read every page again")
+    p_build.add_argument("--no-check", action="store_true",
+                         help="build without checking the catalogues first (a translation in "
+                              "progress; the book build always checks)")
     args = parser.parse_args(argv)
     if args.command == "build":
         out = ROOT / args.out if args.out else ROOT
-        rc = build(out, execute=not args.no_execute, force_all=args.all)
+        rc = build(out, execute=not args.no_execute, force_all=args.all,
+                   checked=not args.no_check)
         if rc == 0:
             print(f"book: {out / '_build' / 'html' / LANGUAGE / 'index.html'}")
         return rc

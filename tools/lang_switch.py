@@ -16,6 +16,7 @@ Registered in ``_config.yml`` under ``sphinx.local_extensions``.
 """
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -72,12 +73,40 @@ def add_link(app: Sphinx, pagename: str, templatename: str, context: dict[str, A
         point_launch_at_chinese_notebook(context.get("header_buttons", []), pagename)
 
 
+# The labels of the buttons that open a hidden cell: myst-nb's defaults ("Show code cell
+# {type}", {type} filled in when the page is written) and the chapters' own (cell metadata
+# ``code_prompt_show``). The Chinese says what the button shows, without the {type} word.
+PROMPT_PARTS = {"tag_hide-cell": "代码和输出", "tag_hide-input": "代码", "tag_hide-output": "输出"}
+PROMPTS = [
+    (re.compile(r"^(Show|Hide) code cell \{type\}$"), None),
+    (re.compile(r"^(Show|Hide) the code and output of solution (\d+)$"), r"答案 \2 的代码和输出"),
+]
+VERBS = {"Show": "显示", "Hide": "隐藏"}
+
+
+def chinese_prompt(prompt: str, classes: list[str] = ()) -> str:
+    """A hidden cell's button label in Chinese (``prompt`` itself if it is not a known one)."""
+    for pattern, what in PROMPTS:
+        m = pattern.match(prompt)
+        if m:
+            if what is None:  # myst-nb's default: what the hidden part is comes from the tags
+                what = next((w for tag, w in PROMPT_PARTS.items() if tag in classes), "代码")
+                return VERBS[m[1]] + what
+            return VERBS[m[1]] + m.expand(what)
+    return prompt
+
+
 def translate_outputs(app: Sphinx, doctree: nodes.document) -> None:
-    """Printed results of the (English) run in the page's language."""
+    """Printed results of the (English) run, and the buttons of hidden cells, in the page's
+    language."""
     if edition(app) != "zh_CN":
         return
     from cnncourse.messages import translate
 
+    for cell in doctree.findall(nodes.container):
+        for key in ("prompt_show", "prompt_hide"):
+            if key in cell.attributes:
+                cell[key] = chinese_prompt(cell[key], cell.get("classes", []))
     for block in doctree.findall(nodes.literal_block):
         if "output" not in block["classes"]:
             continue

@@ -34,15 +34,15 @@ _PROSE_DIRECTIVES = re.compile(r"^\{(admonition|figure|note|warning|tip|importan
                                r"attention|hint|seealso|dropdown|margin|epigraph)\}")
 
 def load_messages(page: str) -> dict[str, str]:
-    """msgid -> msgstr of a page's catalogue: translated, not fuzzy, not unchanged maths."""
+    """msgid -> msgstr of a page's catalogue: translated, not fuzzy, not the same as the
+    English (unchanged maths, names)."""
     from sphinx_intl import catalog
 
     path = CATALOGUES / f"{page}.po"
     if not path.exists():
         return {}
     return {m.id: m.string for m in catalog.load_po(str(path))
-            if m.id and m.string and "fuzzy" not in m.flags and "\n" not in m.id
-            and m.string != m.id}
+            if m.id and m.string and "fuzzy" not in m.flags and m.string != m.id}
 
 
 def _pattern(msgid: str) -> re.Pattern:
@@ -70,7 +70,11 @@ class Translator:
         return text
 
     def _one_line(self, msgid: str, m: re.Match) -> str:
-        # A table cell cannot hold a "|" or a line break; elsewhere the msgstr is one block.
+        # Display maths (whose prose words in \text{...} are translated) keeps its lines, as
+        # an aligned environment needs them; a table cell cannot hold a line break, and
+        # elsewhere the msgstr is one block.
+        if "\n" in msgid:
+            return self.messages[msgid].strip("\n")
         return self.messages[msgid].replace("\n", " ")
 
     def __call__(self, source: str) -> str:
