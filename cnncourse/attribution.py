@@ -7,6 +7,8 @@ explained. Each returns one map per image (``(N, C, H, W)``, Grad-CAM ``(N, 1, H
 * ``saliency``             -- the gradient of the score (Simonyan et al., 2014);
 * ``smoothgrad``           -- that gradient averaged over noisy copies, the noise relative to
   the image's range (Smilkov et al., 2017);
+* ``input_x_gradient``     -- the gradient times the image: the one-step control for
+  integrated gradients;
 * ``integrated_gradients`` -- gradients along the straight path from a baseline, times the
   distance (Sundararajan et al., 2017);
 * ``occlusion``            -- how much the score drops when a patch is blanked out
@@ -18,44 +20,101 @@ explained. Each returns one map per image (``(N, C, H, W)``, Grad-CAM ``(N, 1, H
 """
 from __future__ import annotations
 
+import weakref
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
-__all__ = ["class_scores", "grad_cam", "integrated_gradients", "occlusion", "saliency",
-           "smoothgrad"]
+__all__ = ["class_scores", "grad_cam", "input_x_gradient", "integrated_gradients", "occlusion",
+           "place_grid", "saliency", "smoothgrad"]
 
 
 def _check(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
-    """The target as one class index per image, after checking the arguments."""
+    """The target as one class index per image, after checking the arguments.
+
+    Checked here, before any forward pass, so that a mistake reads as a sentence about the
+    argument instead of an indexing error deep inside PyTorch (or, on CUDA, a device-side
+    assert that ends the process).
+    """
     if model.training:
         raise ValueError("call model.eval() first: in training mode batch norm mixes the "
                          "images of a batch and dropout makes every map random")
-    if x.ndim != 4:
-        raise ValueError(f"x must be a batch of images (N, C, H, W), not shape "
-                         f"{tuple(x.shape)}; use x[None] for a single image")
-    target = torch.as_tensor(target, device=x.device, dtype=torch.long)
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a batch of images (N, C, H, W), not {shape}; "
+                         "use x[None] for a single image")
+    if not torch.isfinite(x).all():
+        raise ValueError("x has NaN or infinite pixels: a map of such an image means nothing")
+    target = torch.as_tensor(target, device=x.device)
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise ValueError(f"target must be class indices (integers), not {target.dtype} "
+                         f"values such as {target.flatten()[:3].tolist()}")
+    target = target.long()
     if target.ndim == 0:
         target = target.expand(len(x))
     if target.shape != (len(x),):
         raise ValueError(f"target must be one class or one class per image ({len(x)}), "
                          f"not shape {tuple(target.shape)}")
+    if len(target) and target.min() < 0:
+        raise ValueError(f"target must be a class index >= 0, not {target.min().item()}")
     return target
+
+
+def _pick(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``scores[i, target[i]]``, after checking that every target is one of the classes."""
+    if scores.ndim != 2:
+        raise ValueError(f"the model must return class scores of shape (N, classes), not "
+                         f"{tuple(scores.shape)}")
+    if len(target) and target.max() >= scores.shape[1]:
+        raise ValueError(f"target {target.max().item()} is not a class of this model, which "
+                         f"has {scores.shape[1]} (0 to {scores.shape[1] - 1})")
+    return scores.gather(1, target[:, None]).squeeze(1)
+
+
+def _positive_int(name: str, value) -> int:
+    """``value`` if it is an integer >= 1, else a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
+    return value
 
 
 def class_scores(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     """The score (logit) of each image's target class, shape ``(N,)``."""
     target = _check(model, x, target)
-    return model(x).gather(1, target[:, None]).squeeze(1)
+    return _pick(model(x), target)
+
+
+@contextmanager
+def _gradients_on():
+    """Gradients on, even inside the caller's ``torch.no_grad()`` or ``inference_mode()``:
+    every map below is made of gradients, and without them autograd fails with a message
+    ("element 0 of tensors does not require grad") that names nothing the caller did."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     """d score / d pixel: how fast the class score moves when each pixel changes."""
-    x = x.detach().requires_grad_(True)
-    # Summing the scores is safe: in eval mode image i's score depends on image i alone.
-    (grad,) = torch.autograd.grad(class_scores(model, x, target).sum(), x)
+    with _gradients_on():
+        x = x.detach().clone().requires_grad_(True)
+        # Summing the scores is safe: in eval mode image i's score depends on image i alone.
+        (grad,) = torch.autograd.grad(class_scores(model, x, target).sum(), x)
     return grad
+
+
+def input_x_gradient(model: nn.Module, x: torch.Tensor, target,
+                     baseline: torch.Tensor | None = None) -> torch.Tensor:
+    """(x - baseline) times the gradient at x: integrated gradients with a single step.
+
+    The cheap control for integrated gradients: one backward pass, the same sign and the same
+    zeros (wherever x equals the baseline), but the gradient of the image alone instead of
+    the average along the path.
+    """
+    baseline = torch.zeros_like(x) if baseline is None else baseline.expand_as(x)
+    return (x - baseline) * saliency(model, x, target)
 
 
 def smoothgrad(model: nn.Module, x: torch.Tensor, target, n: int = 32,
@@ -69,7 +128,9 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target, n: int = 32,
     images in [0, 1] and in [0, 255]. Noise is drawn image by image (all of image 0's
     samples first).
     """
-    if noise_level < 0:
+    _check(model, x, target)
+    n = _positive_int("n (the number of noisy samples)", n)
+    if not noise_level >= 0:
         raise ValueError(f"noise_level is a share of the image's range, >= 0, not {noise_level}")
     spread = (x.amax(dim=tuple(range(1, x.ndim))) - x.amin(dim=tuple(range(1, x.ndim))))
     sigma = noise_level * spread.view(-1, 1, *[1] * (x.ndim - 1))      # (N, 1, 1, ...)
@@ -86,6 +147,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target,
     score(x) - score(baseline), up to the error of the sum: every bit of the score
     difference is assigned to some pixel.
     """
+    steps = _positive_int("steps", steps)
     baseline = torch.zeros_like(x) if baseline is None else baseline.expand_as(x)
     total = torch.zeros_like(x)
     for k in range(1, steps + 1):
@@ -103,6 +165,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target, window: int = 4, stride
     does, when ``stride > window``). Positive: hiding the pixel lowers the score.
     """
     target = _check(model, x, target)
+    window, stride = _positive_int("window", window), _positive_int("stride", stride)
     H, W = x.shape[-2:]
     base = class_scores(model, x, target)
     heat, count = torch.zeros_like(x), torch.zeros_like(x)
@@ -117,20 +180,93 @@ def occlusion(model: nn.Module, x: torch.Tensor, target, window: int = 4, stride
     return heat / count.clamp(min=1)
 
 
-def grad_cam(model: nn.Module, x: torch.Tensor, target, layer: str) -> torch.Tensor:
+@contextmanager
+def _modes_kept(model: nn.Module):
+    """Put back every submodule's train/eval flag afterwards, whatever happens in between:
+    torchvision's tracer switches the model between the two modes, and a failure half-way
+    must not leave it training (batch norm would then update its statistics)."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+_extractors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _extractor(model: nn.Module, layer: str) -> nn.Module:
+    """A feature extractor returning ``{"maps": layer's output, "scores": model's output}``.
+
+    Traced once per model, layer and set of submodules and then kept (tracing costs far
+    more than the one forward pass Grad-CAM needs); it shares the model's parameters, so it
+    sees every later change of the weights.
+    """
+    key = (layer, tuple(id(m) for m in model.modules()))
+    cached = _extractors.get(model, {})
+    if key not in cached:
+        with _modes_kept(model):
+            nodes = get_graph_node_names(model)[1]
+            if layer not in nodes:
+                raise ValueError(f"layer {layer!r} is not a node of this model; its nodes "
+                                 f"are {', '.join(nodes[1:])}")
+            if layer == nodes[-1]:
+                raise ValueError(f"layer {layer!r} is the model's output; Grad-CAM needs a "
+                                 "convolutional layer's feature maps, e.g. the last stage's")
+            extractor = create_feature_extractor(model, {layer: "maps", nodes[-1]: "scores"})
+        _extractors[model] = cached = {key: extractor}    # only the latest set of submodules
+    return cached[key]
+
+
+def grad_cam(model: nn.Module, x: torch.Tensor, target, layer: str,
+             grid: tuple[float, float] | None = None) -> torch.Tensor:
     """ReLU of the ``layer``'s feature maps weighted by their mean gradient, at input size.
 
     ``layer`` is a node name as ``get_graph_node_names(model)`` lists them (for an
     ``nn.Sequential``, the index of a module, e.g. ``"4"``). The map shows where that layer
-    holds evidence for the class, at the layer's resolution, upsampled bilinearly.
+    holds evidence for the class, at the layer's resolution. ``grid=None`` stretches it over
+    the image (bilinear, as captum and most libraries do); ``grid=(step, first)`` places
+    it where the layer looks: position ``i`` at the centre of its receptive field, input
+    pixel ``first + step * i`` (see ``place_grid``).
     """
     target = _check(model, x, target)
-    output = get_graph_node_names(model)[1][-1]
-    extractor = create_feature_extractor(model, {layer: "maps", output: "scores"})
-    out = extractor(x)
-    maps = out["maps"]
-    score = out["scores"].gather(1, target[:, None]).sum()
-    (grad,) = torch.autograd.grad(score, maps)
+    extractor = _extractor(model, layer)
+    with _gradients_on():
+        # x requires grad so that the maps do even when every weight is frozen
+        out = extractor(x.detach().clone().requires_grad_(True))
+        maps = out["maps"]
+        if maps.ndim != 4:
+            raise ValueError(f"layer {layer!r} outputs shape {tuple(maps.shape)}; Grad-CAM "
+                             "needs feature maps (N, C, h, w) of a convolutional layer")
+        (grad,) = torch.autograd.grad(_pick(out["scores"], target).sum(), maps)
     weights = grad.mean(dim=(2, 3), keepdim=True)       # one weight per channel
-    cam = F.relu((weights * maps).sum(dim=1, keepdim=True))
-    return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False).detach()
+    cam = F.relu((weights * maps).sum(dim=1, keepdim=True)).detach()
+    if grid is None:
+        return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return place_grid(cam, x.shape[-2:], *grid)
+
+
+def place_grid(cam: torch.Tensor, size: tuple[int, int], step: float,
+               first: float) -> torch.Tensor:
+    """Draw a layer's ``(N, 1, h, w)`` map on the input's pixels, each grid position at the
+    centre of its receptive field: position ``i`` at pixel ``first + step * i`` (pixel ``p``
+    spans ``p - 0.5`` to ``p + 0.5``), bilinear in between, fading to 0 one ``step`` beyond
+    the outermost positions (where no position's centre lies).
+
+    Stretching the grid edge to edge puts the centres elsewhere whenever the layers
+    before it do not pad: LeNet's second convolution sees the image's centre 18 pixels
+    wide, not 28 (its 10 positions are centred on pixels 4.5, 6.5, ..., 22.5).
+    """
+    if not step > 0:
+        raise ValueError(f"step (pixels between grid positions) must be > 0, not {step}")
+    H, W = size
+    h, w = cam.shape[-2:]
+
+    def coords(n_pixels, n_grid):   # grid_sample's [-1, 1] coordinate of every pixel
+        source = (torch.arange(n_pixels, device=cam.device, dtype=cam.dtype) - first) / step
+        return 2 * source / max(n_grid - 1, 1) - 1
+
+    gy, gx = torch.meshgrid(coords(H, h), coords(W, w), indexing="ij")
+    where = torch.stack([gx, gy], dim=-1).expand(len(cam), H, W, 2)
+    return F.grid_sample(cam, where, mode="bilinear", padding_mode="zeros", align_corners=True)

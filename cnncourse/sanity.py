@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .attribution import _check
+from .attribution import _check, _pick
 
 __all__ = ["deletion_curve", "randomized_copies", "rank", "spearman"]
 
@@ -34,15 +34,19 @@ def rank(v: torch.Tensor) -> torch.Tensor:
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Spearman rank correlation of ``a[i]`` and ``b[i]`` (each flattened), one per row."""
+    """Spearman rank correlation of ``a[i]`` and ``b[i]`` (each flattened), one per row;
+    NaN where either map is constant."""
     if a.shape != b.shape:
         raise ValueError(f"maps to compare must have one shape, not {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")
     ra, rb = rank(a.flatten(1)), rank(b.flatten(1))
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
-    # a constant map has no ranking: correlation 0 rather than 0/0
-    denominator = (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
-    return ((ra * rb).sum(1) / denominator).float()
+    # A constant map (all zero, as a Grad-CAM can be after its ReLU) ranks nothing: its
+    # correlation is undefined, NaN, not 0. A 0 would pass for "unrelated" and move every
+    # average that includes it; the caller counts the NaNs and leaves them out.
+    denominator = ra.norm(dim=1) * rb.norm(dim=1)
+    rho = (ra * rb).sum(1) / denominator
+    return torch.where(denominator > 0, rho, torch.nan).float()
 
 
 def randomized_copies(model: nn.Module, blocks: Sequence[str],
@@ -82,6 +86,10 @@ def deletion_curve(model: nn.Module, x: torch.Tensor, target, heat: torch.Tensor
     summed over channels); ties keep reading order. Returns ``(len(fractions), N)``.
     """
     target = _check(model, x, target)
+    if not all(0 <= f <= 1 for f in fractions):
+        raise ValueError(f"fractions are shares of the pixels, from 0 to 1, not {list(fractions)}")
+    if not torch.isfinite(heat).all():
+        raise ValueError("heat has NaN or infinite values: it cannot rank the pixels")
     N, _, H, W = x.shape
     heat = heat.sum(1) if heat.ndim == 4 else heat
     if heat.shape != (N, H, W):
@@ -93,5 +101,5 @@ def deletion_curve(model: nn.Module, x: torch.Tensor, target, heat: torch.Tensor
     probs = []
     for f in fractions:
         keep = (place >= round(f * H * W)).view(N, 1, H, W)
-        probs.append(model(torch.where(keep, x, fill)).softmax(1).gather(1, target[:, None]))
-    return torch.cat(probs, dim=1).T
+        probs.append(_pick(model(torch.where(keep, x, fill)).softmax(1), target))
+    return torch.stack(probs)

@@ -54,11 +54,15 @@ def test_smoothgrad_is_captum_noise_tunnel_with_the_same_noise(name, scale, imag
     low = images.amin(dim=(1, 2, 3), keepdim=True)
     high = images.amax(dim=(1, 2, 3), keepdim=True)
     images = scale * (images - low) / (high - low)       # each image spans exactly [0, scale]
+    images[1] *= 0.25                     # ... except image 1, which spans [0, scale / 4]
     torch.manual_seed(5)
-    # captum's stdevs is absolute; ours is relative to the image's range (Smilkov et al.)
-    ref = captum_attr.NoiseTunnel(captum_attr.Saliency(net)).attribute(
-        images, nt_type="smoothgrad", nt_samples=6, stdevs=0.2 * scale, target=TARGET,
-        abs=False)
+    # captum's stdevs is absolute, one per call; ours is relative to each image's range
+    # (Smilkov et al.): image by image, with the noise drawn in the same order, they agree,
+    # and a noise scale taken over the whole batch would fail here
+    ref = torch.cat([captum_attr.NoiseTunnel(captum_attr.Saliency(net)).attribute(
+        images[i:i + 1], nt_type="smoothgrad", nt_samples=6,
+        stdevs=0.2 * (images[i].max() - images[i].min()).item(), target=TARGET[i:i + 1],
+        abs=False) for i in range(len(images))])
     torch.manual_seed(5)
     ours = A.smoothgrad(net, images, TARGET, n=6, noise_level=0.2)
     torch.testing.assert_close(ours, ref)
@@ -115,6 +119,42 @@ def test_grad_cam_is_captum_layer_grad_cam_upsampled(name, images):
     assert ours.shape == (3, 1, 28, 28) and (ours >= 0).all() and ours.sum() > 0
 
 
+@by_net
+def test_input_x_gradient_is_captum_input_x_gradient(name, images):
+    net = _model(NETS[name][0])
+    ours = A.input_x_gradient(net, images, TARGET)
+    ref = captum_attr.InputXGradient(net).attribute(images, target=TARGET)
+    torch.testing.assert_close(ours, ref)
+    # and it is integrated gradients with one step
+    torch.testing.assert_close(ours, A.integrated_gradients(net, images, TARGET, steps=1))
+
+
+def test_grad_cam_grid_puts_each_position_at_its_receptive_field_centre():
+    """LeNet's 10x10 second-conv grid: position i centred on pixel 4.5 + 2i, not stretched."""
+    cam = torch.arange(100, dtype=torch.float64).view(1, 1, 10, 10) + 1
+    placed = A.place_grid(cam, (28, 28), step=2, first=4.5)
+    # pixels 5 and 6 lie a quarter and three quarters of the way from position 0 to 1
+    torch.testing.assert_close(placed[0, 0, 5, 5], 0.75 * 0.75 * cam[0, 0, 0, 0]
+                               + 0.25 * 0.75 * (cam[0, 0, 0, 1] + cam[0, 0, 1, 0])
+                               + 0.25 * 0.25 * cam[0, 0, 1, 1])
+    assert placed[0, 0, :3].eq(0).all() and placed[0, 0, :, 25:].eq(0).all()  # no centre there
+    assert placed[0, 0, 4, 4] > 0                       # half a pixel from position 0's centre
+    # an exact-fit grid: step 1, first 0 is the map itself
+    torch.testing.assert_close(A.place_grid(cam, (10, 10), 1, 0), cam)
+    net = _model(lenet_modern)
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
+    torch.testing.assert_close(A.grad_cam(net, x, 3, "4", grid=(2, 4.5)),
+                               A.place_grid(_raw_cam(net, x, 3), (28, 28), 2, 4.5))
+    with pytest.raises(ValueError, match="step"):
+        A.place_grid(cam, (28, 28), 0, 4.5)
+
+
+def _raw_cam(net, x, target):
+    """LeNet's Grad-CAM at layer "4" before upsampling, via captum."""
+    return captum_attr.LayerGradCam(net, net[4]).attribute(x, target=target,
+                                                           relu_attributions=True)
+
+
 # ------------------------------------------------- properties to check by hand
 def _linear(seed=0):
     torch.manual_seed(seed)
@@ -162,6 +202,108 @@ def test_clear_errors_for_bad_input(images):
         A.saliency(net, images, torch.tensor([1, 2]))
 
 
+def _state(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}, [m.training for m in net.modules()]
+
+
+def _same_state(net, before):
+    params, modes = before
+    return (all(torch.equal(v, net.state_dict()[k]) for k, v in params.items())
+            and modes == [m.training for m in net.modules()])
+
+
+ALL = {"saliency": lambda net, x, t: A.saliency(net, x, t),
+       "input_x_gradient": lambda net, x, t: A.input_x_gradient(net, x, t),
+       "smoothgrad": lambda net, x, t: A.smoothgrad(
+           net, x, t, n=2, generator=torch.Generator().manual_seed(0)),
+       "integrated_gradients": lambda net, x, t: A.integrated_gradients(net, x, t, steps=2),
+       "occlusion": lambda net, x, t: A.occlusion(net, x, t, window=14, stride=14),
+       "grad_cam": lambda net, x, t: A.grad_cam(net, x, t, "6.relu"),
+       "deletion": lambda net, x, t: deletion_curve(net, x, t, x, [0.5])}
+every_method = pytest.mark.parametrize("method", ALL)
+
+
+@every_method
+@pytest.mark.parametrize("target, message", [(10, "not a class of this model"),
+                                             (-1, "class index >= 0"),
+                                             (3.7, "integers"),
+                                             (torch.tensor([1.0, 2.0, 3.0]), "integers")])
+def test_a_target_that_is_no_class_is_named(method, target, message, images):
+    net = _model(resnet_28)
+    before = _state(net)
+    with pytest.raises(ValueError, match=f"target.*{message}|{message}.*target"):
+        ALL[method](net, images, target)
+    assert _same_state(net, before)
+
+
+@every_method
+def test_an_image_with_nan_pixels_is_refused(method, images):
+    net = _model(resnet_28)
+    bad = images.clone()
+    bad[1] = float("nan")
+    with pytest.raises(ValueError, match="x has NaN"):
+        ALL[method](net, bad, 1)
+
+
+@every_method
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_maps_are_computed_inside_no_grad_and_inference_mode(method, context, images):
+    net = _model(resnet_28)
+    expected = ALL[method](net, images, TARGET)
+    with context():
+        torch.testing.assert_close(ALL[method](net, images, TARGET), expected)
+
+
+@every_method
+def test_maps_of_a_frozen_model_are_the_same(method, images):
+    net = _model(resnet_28)
+    expected = ALL[method](net, images, TARGET)
+    net.requires_grad_(False)
+    torch.testing.assert_close(ALL[method](net, images, TARGET), expected)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda net, x: A.occlusion(net, x, 0, stride=-2), "stride must be an integer >= 1"),
+    (lambda net, x: A.occlusion(net, x, 0, stride=0), "stride must be an integer >= 1"),
+    (lambda net, x: A.occlusion(net, x, 0, window=0), "window must be an integer >= 1"),
+    (lambda net, x: A.occlusion(net, x, 0, window=2.5), "window must be an integer >= 1"),
+    (lambda net, x: A.integrated_gradients(net, x, 0, steps=0), "steps must be"),
+    (lambda net, x: A.integrated_gradients(net, x, 0, steps=-3), "steps must be"),
+    (lambda net, x: A.smoothgrad(net, x, 0, n=0), "n .*must be an integer >= 1"),
+    (lambda net, x: A.smoothgrad(net, x, 0, noise_level=float("nan")), "noise_level"),
+    (lambda net, x: deletion_curve(net, x, 0, x, [0.5, 1.5]), "fractions"),
+    (lambda net, x: deletion_curve(net, x, 0, x * float("nan"), [0.5]), "heat has NaN"),
+])
+def test_settings_out_of_range_are_named(call, message, images):
+    net = _model(lenet_modern)
+    with pytest.raises(ValueError, match=message):
+        call(net, images)
+
+
+@pytest.mark.parametrize("layer, message", [("6.rleu", "not a node of this model.*6.relu"),
+                                            ("9", "model's output"),
+                                            ("8", "feature maps")])
+def test_grad_cam_names_a_wrong_layer_and_leaves_the_model_as_it_was(layer, message, images):
+    net = _model(resnet_28)
+    before = _state(net)
+    with pytest.raises(ValueError, match=message):
+        A.grad_cam(net, images, TARGET, layer)
+    assert _same_state(net, before)
+    A.grad_cam(net, images, TARGET, "6.relu")            # and the next call works
+    assert _same_state(net, before)
+
+
+def test_grad_cam_traces_the_model_once_and_follows_its_weights(images):
+    net = _model(lenet_modern)
+    first = A.grad_cam(net, images, TARGET, "4")
+    assert A._extractor(net, "4") is A._extractor(net, "4")      # kept, not traced again
+    with torch.no_grad():
+        net[3].weight.mul_(-1)
+    assert not torch.allclose(A.grad_cam(net, images, TARGET, "4"), first)
+    net[3] = nn.Conv2d(6, 16, 5).double()            # a new submodule: traced afresh
+    assert A._extractor(net, "4").get_submodule("3") is net[3]
+
+
 def test_an_int_target_means_that_class_for_every_image(images):
     net = _model(lenet_modern)
     torch.testing.assert_close(A.saliency(net, images, 2),
@@ -183,7 +325,9 @@ def test_spearman_without_ties_is_the_textbook_formula():
                                .float())
     torch.testing.assert_close(spearman(a, a.exp()), torch.ones(4))     # monotone: 1
     torch.testing.assert_close(spearman(a, -a), -torch.ones(4))
-    assert spearman(a, torch.zeros_like(a)).eq(0).all()                 # constant: 0
+    assert spearman(a, torch.zeros_like(a)).isnan().all()     # constant: undefined, not 0
+    mixed = torch.cat([a[:2], torch.zeros_like(a[2:])])
+    assert spearman(a, mixed)[:2].eq(1).all() and spearman(a, mixed)[2:].isnan().all()
     with pytest.raises(ValueError, match="one shape"):
         spearman(a, b[:, :10])
 
