@@ -3,7 +3,7 @@
 # everything after runs with that environment's bin/ first on the PATH.
 ENV = PY=$$(bash tools/setup.sh) && export PATH="$$(dirname "$$PY"):$$PATH" &&
 
-.PHONY: setup book test notebooks gpu-check
+.PHONY: setup book test test-oldest notebooks gpu-check
 
 setup:
 	@bash tools/setup.sh >/dev/null
@@ -15,6 +15,12 @@ book:
 # test of its own (tests/test_book.py). -rs: the reason of each skipped test.
 test:
 	@$(ENV) CNNCOURSE_BUDGET=smoke python -m pytest -q -rs
+
+# The same tests on the OLDEST supported versions (requirements-oldest.txt: Python 3.13, PyTorch
+# 2.11, ...), in .venv-oldest/, built from the package registry the first time (several GB).
+# Needs that Python: pyenv's, pythonX.Y on the PATH, or PYTHON_OLDEST=/path (tools/test_oldest.sh).
+test-oldest:
+	@bash tools/test_oldest.sh
 
 notebooks:
 	@$(ENV) python tools/sync_notebooks.py
