@@ -424,6 +424,84 @@ def machine_info() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Bounds changed after the survey: a survey shows what held under the bound it checked
+
+
+CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.M | re.S)
+
+
+def current_bounds(chapters: Path = CHAPTERS) -> dict[str, list]:
+    """The bounds the chapters' ``claim(...)`` calls check now, read from their source.
+
+    ``{chapter: [(name pattern, above, below), ...]}``; a name built with an f-string becomes a
+    pattern (its fields match anything); a bound that is not a number written in the call is
+    ``"?"`` (computed: not compared).
+    """
+    import ast
+
+    def literal(node):
+        try:
+            return ast.literal_eval(node)
+        except ValueError:
+            return "?"
+
+    found: dict[str, list] = {}
+    for path in sorted(chapters.glob("*.md")):
+        calls = found.setdefault(path.stem, [])
+        for cell in CELL.findall(path.read_text(encoding="utf-8")):
+            code = "\n".join(line for line in cell.splitlines()
+                             if not line.lstrip().startswith(("%", "!", ":")))
+            try:
+                tree = ast.parse(code)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and node.args and
+                        getattr(node.func, "attr", getattr(node.func, "id", "")) == "claim"):
+                    continue
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    pattern = re.escape(first.value)
+                elif isinstance(first, ast.JoinedStr):
+                    pattern = "".join(re.escape(part.value) if isinstance(part, ast.Constant)
+                                      else ".+?" for part in first.values)
+                else:
+                    pattern = ".+"
+                bounds = {kw.arg: literal(kw.value) for kw in node.keywords
+                          if kw.arg in ("above", "below")}
+                calls.append((pattern, bounds.get("above"), bounds.get("below")))
+    return found
+
+
+def bound_changes(result: dict, chapters: Path = CHAPTERS) -> dict[str, str]:
+    """``{claim name: note}`` for each surveyed claim whose chapter now checks another bound
+    (or no longer checks it), and each note the results file carries (``notes``)."""
+    now = current_bounds(chapters)
+    notes = {n["claim"]: n["text"] for n in result.get("notes", [])}
+    for row in result["claims"]:
+        calls = [c for c in now.get(row["chapter"], []) if re.fullmatch(c[0], row["name"])]
+        exact = [c for c in calls if c[0] != ".+"]
+        if not calls:
+            if row["chapter"] in now:
+                notes.setdefault(row["name"], "no longer checked by its chapter")
+            continue
+        if not exact or any("?" in (c[1], c[2]) for c in exact):
+            continue  # computed bounds: nothing to compare
+        if all((c[1], c[2]) != (row["above"], row["below"]) for c in exact):
+            text = " or ".join(sorted({bound_text(c[1], c[2]) for c in exact}))
+            notes.setdefault(row["name"], f"the chapter now needs {text}; surveyed with "
+                                          f"{bound_text(row['above'], row['below'])}: "
+                                          "not surveyed again since")
+    return notes
+
+
+def bound_text(above, below) -> str:
+    """``> 0.4``, ``< 0.5`` or ``> 0 and < 1``."""
+    return " and ".join(part for part in (f"> {above:g}" if above is not None else "",
+                                          f"< {below:g}" if below is not None else "") if part)
+
+
+# ---------------------------------------------------------------------------------------------
 # Merging results files (another machine's, or format 1's one file per combination)
 
 OLD_NAME = re.compile(r"^(?:claims-)?(?P<budget>smoke|cpu|full)-(?P<kernels>[a-z0-9]+)-t(?P<t>\d+)$")
@@ -476,7 +554,7 @@ def merge(specs: list[str], budget: str | None) -> dict:
     runs: dict[tuple, dict] = {}
     entries: dict[tuple, dict] = {}
     seeds: set[int] = set()
-    complete, machines, notes = True, [], []
+    complete, machines, notes, dates = True, [], [], []
     for spec in specs:
         result, its_combos, its_entries = load_for_merge(spec)
         if budget is None:
@@ -493,9 +571,10 @@ def merge(specs: list[str], budget: str | None) -> dict:
         complete &= bool(result.get("complete", True))
         machines.append(result.get("machine", {}))
         notes += result.get("notes", [])
+        dates.append(result.get("date", ""))
     runs_list, rows = order_rows(list(runs.values()), summarise(list(entries.values())))
     return {"format": FORMAT, "budget": budget, "seeds": sorted(seeds),
-            "date": time.strftime("%Y-%m-%d"), "machine": machines[-1], "complete": complete,
+            "date": max(dates), "machine": machines[-1], "complete": complete,
             "combos": list(combos.values()), "runs": runs_list, "claims": rows,
             "notes": notes}
 

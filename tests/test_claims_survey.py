@@ -400,3 +400,49 @@ def test_the_page_names_the_surveys_it_shows_in_its_code(tmp_path):
 
 def test_the_real_page_has_its_stamp_line():
     assert "\n# surveys shown: " in (ROOT / "book" / "claims.md").read_text()
+
+
+BOUNDS_CHAPTER = '''\
+```{code-cell} ipython3
+%matplotlib inline
+for name in ("A", "B"):
+    d2l.claim(f"ch: {name} share edge-like", 0.2, below=0.5, says="fewer than half")
+d2l.claim("ch: accuracy", acc, above=0.4)
+d2l.claim("ch: computed", gap, above=LIMIT)
+```
+'''
+
+
+def test_a_bound_changed_after_the_survey_is_noted(tmp_path):
+    script = load_script()
+    (tmp_path / "ch.md").write_text(BOUNDS_CHAPTER)
+    bounds = script.current_bounds(tmp_path)
+    assert ("ch: accuracy", 0.4, None) in [(p.replace("\\", ""), a, b) for p, a, b in bounds["ch"]]
+
+    def row(name, above=None, below=None):
+        return {"chapter": "ch", "name": name, "above": above, "below": below}
+
+    result = {"claims": [row("ch: A share edge-like", below=0.3),  # loosened since: a note
+                         row("ch: B share edge-like", below=0.5),  # as surveyed
+                         row("ch: accuracy", above=0.4),
+                         row("ch: computed", above=0.1),  # not a number in the source
+                         row("ch: removed", above=0.0)],
+              "notes": [{"claim": "ch: accuracy", "text": "re-surveyed on one seed only"}]}
+    notes = script.bound_changes(result, tmp_path)
+    assert notes == {
+        "ch: A share edge-like": "the chapter now needs < 0.5; surveyed with < 0.3: "
+                                 "not surveyed again since",
+        "ch: accuracy": "re-surveyed on one seed only",
+        "ch: removed": "no longer checked by its chapter"}
+
+
+def test_every_committed_survey_is_one_the_page_can_show():
+    """Format 2 (combinations recorded): the claims page shows nothing else. A bound changed in
+    a chapter since its survey is noted on the page by bound_changes, not hidden."""
+    script = load_script()
+    for path in sorted((ROOT / "book" / "results").glob("claims-*.json")):
+        result = json.loads(path.read_text())
+        assert result.get("format") == 2, f"{path.name}: merge it into the current format"
+        assert result["combos"] and all(r["combo"] in {c["id"] for c in result["combos"]}
+                                        for r in result["runs"])
+        script.bound_changes(result)  # reads every chapter's bounds without an error
