@@ -38,7 +38,9 @@ else
 fi
 py=$env_dir/bin/python
 
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+# The checkout's path too: an environment shared by two clones holds one editable install, and
+# it must be this clone's (the book's kernels import it; tools/build_book.py checks).
+want=$( (cat requirements.txt pyproject.toml; pwd) | sha256sum | cut -d' ' -f1)
 stamp=$env_dir/.cnncourse-requirements
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing requirements.txt and cnncourse into $env_dir (the first time: about 6 GB with PyTorch's CUDA build; README: a CPU-only PyTorch)"
