@@ -3,7 +3,7 @@
 # everything after runs with that environment's bin/ first on the PATH.
 ENV = PY=$$(bash tools/setup.sh) && export PATH="$$(dirname "$$PY"):$$PATH" &&
 
-.PHONY: setup book test unit lint notebooks gpu-check
+.PHONY: setup book test test-oldest unit lint notebooks gpu-check
 
 setup:
 	@bash tools/setup.sh >/dev/null
@@ -26,6 +26,12 @@ lint:
 	@$(ENV) if ! python -m ruff --version >/dev/null 2>&1; then \
 	  echo 'ruff is not installed here: pip install -e ".[dev]" (or pip install ruff)' >&2; exit 1; fi; \
 	python -m ruff check .
+
+# The same tests on the OLDEST supported versions (requirements-oldest.txt: Python 3.13, PyTorch
+# 2.11, ...), in .venv-oldest/, built from the package registry the first time (several GB).
+# Needs that Python: pyenv's, pythonX.Y on the PATH, or PYTHON_OLDEST=/path (tools/test_oldest.sh).
+test-oldest:
+	@bash tools/test_oldest.sh
 
 notebooks:
 	@$(ENV) python tools/sync_notebooks.py

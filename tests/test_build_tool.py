@@ -17,7 +17,8 @@ def book(tmp_path, monkeypatch):
     cache = tmp_path / "_build" / ".jupyter_cache"
     calls, exit_codes = [], []
     monkeypatch.setattr(build_book, "ROOT", tmp_path)
-    monkeypatch.setattr(build_book, "_data_files", lambda: {"/data/train-images": [10, 1]})
+    monkeypatch.setattr(build_book, "_data_files", lambda: {"/data/train-images": [10, "ab"]})
+    monkeypatch.setattr(build_book, "_kernel_package", lambda: str(tmp_path / "cnncourse"))
     monkeypatch.setattr(build_book.subprocess, "call",
                         lambda cmd, **kw: calls.append(cmd) or (exit_codes or [0]).pop())
     monkeypatch.delenv("CNNCOURSE_BUDGET", raising=False)
@@ -68,9 +69,55 @@ def test_another_pytorch_or_other_data_files_are_noticed(book, monkeypatch, caps
                         lambda name: "9.9" if name == "torch" else real(name))
     assert rebuilt(book(), book)
     assert "torch " in capsys.readouterr().out
-    monkeypatch.setattr(build_book, "_data_files", lambda: {"/data/train-images": [10, 2]})
+    monkeypatch.setattr(build_book, "_data_files", lambda: {"/data/train-images": [10, "cd"]})
     assert rebuilt(book(), book)
     assert "Fashion-MNIST" in capsys.readouterr().out
+    monkeypatch.setattr(build_book.platform, "python_version", lambda: "3.13.0")
+    book()
+    monkeypatch.setattr(build_book.platform, "python_version", lambda: "3.13.1")
+    assert rebuilt(book(), book)  # another Python
+    assert "python CPython 3.13.0 -> CPython 3.13.1" in capsys.readouterr().out
+    monkeypatch.setattr(build_book, "_version", lambda name: "1.0" if name == "pillow"
+                        else real(name))
+    assert rebuilt(book(), book)  # another Pillow (images are decoded and drawn with it)
+    assert "pillow" in capsys.readouterr().out
+
+
+def test_the_benchmark_results_the_lenet_page_reads_are_noticed(book, tmp_path, capsys):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "lenet-cpu.json").write_text('{"summary": 1}')
+    book()
+    (results / "lenet-cpu.json").write_text('{"summary": 2}')
+    capsys.readouterr()
+    assert rebuilt(book(), book)
+    assert "benchmarks/results/lenet-cpu.json changed" in capsys.readouterr().out
+
+
+def test_the_kernels_must_import_this_checkouts_package(book, monkeypatch, tmp_path, capsys):
+    book()
+    monkeypatch.setattr(build_book, "_kernel_package", lambda: "/other/clone/cnncourse")
+    with pytest.raises(AssertionError):
+        book()  # refused: rc 2
+    err = capsys.readouterr().err
+    assert "import cnncourse from /other/clone/cnncourse, not from this checkout" in err
+    assert "pip install --no-deps -e" in err
+
+
+def test_a_data_file_is_known_by_its_content_not_its_time(tmp_path, monkeypatch):
+    from conftest import make_fake_copy
+
+    folder = make_fake_copy(tmp_path / "fmnist")
+    monkeypatch.setenv("CNNCOURSE_DATA", str(folder))
+    before = build_book._data_files()
+    assert before and all(len(v) == 2 for v in before.values())
+    victim = sorted(folder.iterdir())[0]
+    stat = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0xFF  # same size
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same time
+    assert build_book._data_files() != before
 
 
 def test_another_budget_is_noticed_and_the_environment_untouched(book):
@@ -114,3 +161,6 @@ def test_the_real_inputs_cover_the_package_and_the_installed_pytorch():
     inputs = build_book.build_inputs("smoke")
     assert "cnncourse/budget.py" in inputs["files"]
     assert inputs["versions"]["torch"] != "not installed"
+    assert inputs["versions"]["pillow"] != "not installed" and inputs["versions"]["python"]
+    assert any(name.startswith("benchmarks/results/") for name in inputs["files"])
+    assert inputs["package"] == str((build_book.ROOT / "cnncourse").resolve())

@@ -613,7 +613,11 @@ def smoke_books():
 
     stamp = ROOT / SMOKE / "_build" / build_book.STAMP
     last = json.loads(stamp.read_text()) if stamp.exists() else {}
-    fresh = last.get("succeeded") and not build_book.changes(last, build_book.build_inputs("smoke"))
+    same = bool(last) and not build_book.changes(last, build_book.build_inputs("smoke"))
+    if same and not last.get("succeeded"):  # tests/test_book.py names the failed chapter
+        pytest.skip("the English smoke build failed with these inputs: tests/test_book.py says "
+                    "where; building it again here would only repeat that")
+    fresh = last.get("succeeded") and same
     cmd = (["tools/i18n.py", "build", "--out", str(SMOKE)] if fresh else
            ["tools/build_book.py", "--budget", "smoke", "--out", str(SMOKE)])
     proc = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True,

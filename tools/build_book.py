@@ -3,7 +3,9 @@
 jupyter-cache keys a notebook's outputs on the notebook's code alone, and Sphinx
 re-reads only pages whose own files changed. A page also shows what its code
 reads: the ``cnncourse`` package (code and data files, the recorded GPU runs
-included), the installed PyTorch, the Fashion-MNIST files and the run budget.
+included; and which copy of it the kernels import), the benchmark results the LeNet
+page reads, the Python and the installed PyTorch, torchvision, NumPy, Matplotlib
+and Pillow, the Fashion-MNIST files (by content) and the run budget.
 (The claims page names the survey it shows in its own code: scripts/claims.py.)
 This script writes all of those down (names, contents' hashes, versions, sizes
 and times) next to the build; when any differs from the last build it
@@ -25,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import platform
 import subprocess
 import sys
 import time
@@ -32,10 +35,12 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the chapters' code reads, besides the chapters themselves (folders, relative to ROOT).
+# What the chapters' code reads, besides the chapters themselves (relative to ROOT): folders,
+# and files by pattern (the LeNet page shows benchmarks/results/*.json).
 READ_FOLDERS = ("cnncourse",)
+READ_FILES = ("benchmarks/results/*.json",)
 # Installed packages whose version changes what the pages compute or draw.
-VERSIONS = ("torch", "torchvision", "numpy", "matplotlib")
+VERSIONS = ("torch", "torchvision", "numpy", "matplotlib", "pillow")
 STAMP = ".cnncourse-stamp"
 
 
@@ -56,7 +61,11 @@ def _version(package: str) -> str:
 
 
 def _data_files() -> dict[str, list]:
-    """The Fashion-MNIST files a chapter's kernel finds (it runs in chapters/): size and mtime."""
+    """The Fashion-MNIST files a chapter's kernel finds (it runs in chapters/): size and content.
+
+    By content (a hash), not by modification time: a file rewritten with its time kept, or
+    copied in with another time, is what it holds.
+    """
     from cnncourse.data import DataNotFoundError, find_fashion_mnist
 
     here = os.getcwd()
@@ -69,7 +78,29 @@ def _data_files() -> dict[str, list]:
     finally:
         os.chdir(here)
     files = [Path(p).resolve() for pair in found.values() for p in pair]
-    return {str(p): [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
+    return {str(p): [p.stat().st_size, _sha256(p)] for p in files}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _kernel_package() -> str:
+    """Where the chapters' kernels import ``cnncourse`` from: this interpreter, in chapters/.
+
+    A virtualenv shared by two checkouts has one editable install: the kernels may import
+    the other checkout's package, and the book would show what that code computes.
+    """
+    where = ROOT / "chapters" if (ROOT / "chapters").is_dir() else ROOT
+    found = subprocess.run(
+        [sys.executable, "-c", "import importlib.util as u; s = u.find_spec('cnncourse'); "
+         "print(s.origin if s else '')"], cwd=where, capture_output=True, text=True)
+    origin = found.stdout.strip()
+    return str(Path(origin).resolve().parent) if origin else ""
 
 
 def build_inputs(budget: str) -> dict:
@@ -77,8 +108,13 @@ def build_inputs(budget: str) -> dict:
     files: dict[str, str] = {}
     for folder in READ_FOLDERS:
         files.update(_files(ROOT / folder))
-    return {"budget": budget, "files": files,
-            "versions": {name: _version(name) for name in VERSIONS}, "data": _data_files()}
+    for pattern in READ_FILES:
+        for path in sorted(ROOT.glob(pattern)):
+            files[path.relative_to(ROOT).as_posix()] = _sha256(path)
+    versions = {"python": f"{platform.python_implementation()} {platform.python_version()}"}
+    versions.update({name: _version(name) for name in VERSIONS})
+    return {"budget": budget, "files": files, "versions": versions, "data": _data_files(),
+            "package": _kernel_package()}
 
 
 def changes(old: dict, new: dict) -> list[str]:
@@ -97,6 +133,8 @@ def changes(old: dict, new: dict) -> list[str]:
             said.append(f"{name} {old.get('versions', {}).get(name)} -> {version}")
     if old.get("data") != new["data"]:
         said.append("the Fashion-MNIST files changed")
+    if old.get("package") != new.get("package"):
+        said.append(f"the kernels' cnncourse {old.get('package')} -> {new.get('package')}")
     return said
 
 
@@ -135,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     build = out / "_build"
     stamp_file, cache = build / STAMP, build / ".jupyter_cache"
     inputs = build_inputs(name)
+    if Path(inputs["package"] or "/nonexistent") != (ROOT / "cnncourse").resolve():
+        print(f"build_book: the chapters' kernels would import cnncourse from "
+              f"{inputs['package'] or 'nowhere'}, not from this checkout ({ROOT / 'cnncourse'}): "
+              f"the book would show another copy's results. Install this one: "
+              f"`{sys.executable} -m pip install --no-deps -e {ROOT}` (make book does).",
+              file=sys.stderr)
+        return 2
     last = _last_inputs(stamp_file)
     said = ["no record of the last build"] if last is None else changes(last, inputs)
     if said:

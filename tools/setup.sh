@@ -5,8 +5,8 @@
 #   * an environment the user has activated (virtualenv: $VIRTUAL_ENV, conda: $CONDA_PREFIX);
 #   * otherwise .venv/ in the repository, made with `python3 -m venv`, because the python3 of
 #     Debian 12 and Ubuntu 24.04 refuses `pip install` outside a virtualenv (PEP 668).
-# It installs requirements.txt and this package (editable) only when one of them changed since
-# the last run (a hash in the environment), so later runs take a second. Last, the real
+# It installs requirements.txt and this package (editable, with its test extra: captum, which
+# only the tests import) only when one of them changed since the last run (a hash in the environment), so later runs take a second. Last, the real
 # Fashion-MNIST: Debian's dataset-fashion-mnist where it is missing and we are root.
 #
 #   bash tools/setup.sh            # set up, then print the environment's python on stdout
@@ -38,14 +38,17 @@ else
 fi
 py=$env_dir/bin/python
 
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+# The checkout's path too: an environment shared by two clones holds one editable install, and
+# it must be this clone's (the book's kernels import it; tools/build_book.py checks).
+want=$( (cat requirements.txt pyproject.toml; pwd) | sha256sum | cut -d' ' -f1)
 stamp=$env_dir/.cnncourse-requirements
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing requirements.txt and cnncourse into $env_dir (the first time: about 6 GB with PyTorch's CUDA build; README: a CPU-only PyTorch)"
   # pip's and setuptools' notices go to a log, shown when a step fails
   pip_log=$env_dir/.cnncourse-setup.log
   : > "$pip_log"
-  for args in "--upgrade pip setuptools" "-r requirements.txt" "--no-deps --no-build-isolation -e ."; do
+  # (the package's own dependencies are requirements.txt's already: the last step adds the extra)
+  for args in "--upgrade pip setuptools" "-r requirements.txt" "--no-build-isolation -e .[test]"; do
     # shellcheck disable=SC2086  # the arguments are split on purpose
     if ! "$py" -m pip install -q $args >>"$pip_log" 2>&1; then
       tail -n 30 "$pip_log" >&2
