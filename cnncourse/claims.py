@@ -41,6 +41,35 @@ def run_seed(default: int = 0) -> int:
                          f"unset it or give a seed such as 1") from None
 
 
+def _number(name: str, what: str, x, hint: str) -> float:
+    """``x`` as a float, or a TypeError naming the claim and what was wrong with ``x``."""
+    try:
+        if isinstance(x, (bool, str, bytes)) or x is None:
+            raise TypeError
+        return float(x)  # a Python or numpy number, or a tensor with exactly one element
+    except (TypeError, ValueError, RuntimeError):
+        shape = getattr(x, "shape", None)
+        got = (f"a {type(x).__name__} of shape {tuple(shape)}" if shape is not None
+               else f"{type(x).__name__} {x!r}")
+        raise TypeError(f"claim {name!r}: {what} must be one number{hint}, not {got}") from None
+
+
+def _checked(name: str, value, above, below) -> tuple[float, float | None, float | None]:
+    """Refuse what cannot be a claim: no bound, a non-number, or bounds nothing can lie in."""
+    if above is None and below is None:
+        raise ValueError(f"claim {name!r} needs a bound: above=..., below=... or both")
+    value = _number(name, "the measured value", value,
+                    " (a float, or a tensor with one element: take .item() or .mean())")
+    if above is not None:
+        above = _number(name, "above", above, "")
+    if below is not None:
+        below = _number(name, "below", below, "")
+    if above is not None and below is not None and not above < below:
+        raise ValueError(f"claim {name!r}: above={above:g} is not less than below={below:g}, "
+                         "so no value could hold; the bounds are swapped or equal")
+    return value, above, below
+
+
 def claim(name: str, value: float, *, above: float | None = None,
           below: float | None = None, says: str = "") -> None:
     """Check ``above < value < below`` for the claim ``name``.
@@ -50,9 +79,7 @@ def claim(name: str, value: float, *, above: float | None = None,
     the value is recorded and the run goes on, so every claim of the chapter is seen.
     Nothing is returned, so a check cell that ends with a claim shows no stray number.
     """
-    if above is None and below is None:
-        raise ValueError(f"claim {name!r} needs a bound: above=..., below=... or both")
-    value = float(value)
+    value, above, below = _checked(name, value, above, below)
     held = (not math.isnan(value) and (above is None or value > above)
             and (below is None or value < below))
     record = os.environ.get(RECORD_ENV)

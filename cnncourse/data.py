@@ -148,6 +148,10 @@ def find_fashion_mnist(root: str | os.PathLike | None = None,
         if found:
             return found
     download_error = None
+    if download and named is not None and not named[0].exists():
+        # A folder the user named that is not there is far more often a typo than a wish for
+        # a new folder: creating it (and 30 MB inside) would hide the typo and the real copy.
+        raise DataNotFoundError(_root_message(*named, download, None))
     if download:
         target = named[0] if named is not None else CACHE_DIR
         try:
@@ -172,8 +176,18 @@ def _root_message(folder: Path, how: str, download: bool,
                   download_error: Exception | None) -> str:
     """Why a folder named by ``root=`` or ``$CNNCOURSE_DATA`` gave no data, and how to fix it."""
     named = f"{how}={str(folder)!r}"
+    if not folder.is_absolute():  # relative to the working directory, which a notebook hides
+        named += f" (from {os.getcwd()}: {str(folder.absolute())!r})"
     if not folder.exists():
         what = f"{named} does not exist"
+        if download:
+            near = _near_names(folder)
+            return (what + "; Fashion-MNIST is never downloaded into a folder that is not "
+                    "there, as a mistyped name would silently get a second copy."
+                    + (f" Did you mean {' or '.join(repr(str(n)) for n in near)}?" if near
+                       else "")
+                    + f"\nFix: correct the name; or, for a new folder, create it first "
+                    f"(os.makedirs({str(folder)!r})) and the download goes there.")
     elif not folder.is_dir():
         what = f"{named} is a file, not a folder"
     else:
@@ -193,6 +207,18 @@ def _root_message(folder: Path, how: str, download: bool,
     return (what + ".\nFix: pass the folder that holds the four *-ubyte(.gz) files, pass "
             f"download=True to download them into this folder, or leave root out to use ${ENV_VAR} "
             f"when set, else the first copy found in {places}.")
+
+
+def _near_names(folder: Path) -> list[Path]:
+    """Existing folders beside ``folder`` whose names are close to its name (a typo's fix)."""
+    import difflib
+
+    parent = folder.parent
+    try:
+        siblings = [p.name for p in parent.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    return [parent / n for n in difflib.get_close_matches(folder.name, siblings, n=2, cutoff=0.6)]
 
 
 # Where the original files are served (torchvision's mirror first, then the authors' repository),
@@ -231,26 +257,56 @@ def download_fashion_mnist(target: str | os.PathLike = CACHE_DIR,
     md5 = FASHION_MNIST_MD5 if md5 is None else md5
     target = Path(target).expanduser()
     target.mkdir(parents=True, exist_ok=True)
+    mirrors = list(mirrors)
     paths = []
     for name, expected in md5.items():
         path = target / name
         if not (path.is_file() and _md5(path) == expected):
             _remove_abandoned(path)
             errors = []
-            for mirror in mirrors:
+            for mirror in list(mirrors):
+                if progress:  # which server we wait on, before the wait (a stall shows no bar)
+                    _say(f"downloading {name} from {mirror}")
                 try:
                     _fetch(mirror.rstrip("/") + "/" + name, path, expected, progress)
                     break
                 except (OSError, DataFileError) as err:  # URLError is an OSError
                     errors.append(f"{mirror}: {err}")
+                    if _is_stall(err):
+                        # a silent server stays silent: ask it last for the other files
+                        mirrors.remove(mirror)
+                        mirrors.append(mirror)
+                        if progress:
+                            _say(f"{mirror} sent nothing for {STALL_SECONDS:g} s; "
+                                 "trying the next mirror")
             else:
                 raise DataNotFoundError(f"could not download {name}:\n  " + "\n  ".join(errors))
         paths.append(path)
     return paths
 
 
+# A server that sends nothing for this long (no connection, no header, no next block) is given
+# up on; a live one, even a slow one, sends a 64 KiB block far more often than this.
+STALL_SECONDS = 15.0
+
+
+def _say(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+def _is_stall(err: BaseException) -> bool:
+    """Whether ``err`` is a timeout (also when urllib wraps it in a URLError)."""
+    import socket
+
+    reason = getattr(err, "reason", None)
+    return isinstance(err, (TimeoutError, socket.timeout)) or isinstance(
+        reason, (TimeoutError, socket.timeout))
+
+
 # A temporary download file untouched for this long belongs to a process that was killed: a live
-# download writes at least every 60 s (its read timeout) or fails and deletes its file.
+# download writes at least every STALL_SECONDS (its read timeout) or fails and deletes its file.
 _ABANDONED_AFTER_S = 3600
 
 
@@ -299,7 +355,8 @@ def _fetch(url: str, path: Path, expected_md5: str, progress: bool) -> None:
     tmp = _temporary(path)
     bar = None
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+        with (urllib.request.urlopen(url, timeout=STALL_SECONDS) as response,
+              open(tmp, "wb") as out):
             total = int(response.headers.get("Content-Length") or 0) or None
             if progress:
                 try:
@@ -419,6 +476,24 @@ def _size_pair(name: str, value) -> tuple[int, int] | None:
     return (side, side)
 
 
+# One batch of resized float32 images larger than this is a mistake, not a plan: AlexNet's
+# 224 x 224 at batch 128 is 26 MB; resize=10000 at batch 256 would be 102 GB.
+MAX_BATCH_BYTES = 4 << 30
+
+
+def _check_batch_memory(batch_size: int, size: tuple[int, int] | None) -> None:
+    """Refuse a ``resize`` whose batches could not fit in memory, before any is made."""
+    if size is None:
+        return
+    nbytes = batch_size * size[0] * size[1] * 4  # one channel of float32
+    if nbytes > MAX_BATCH_BYTES:
+        raise ValueError(
+            f"resize={size[0] if size[0] == size[1] else size} makes every batch of "
+            f"{batch_size} images {nbytes / 1e9:,.1f} GB ({batch_size} x {size[0]} x {size[1]} "
+            f"float32), more than the {MAX_BATCH_BYTES / 2**30:g} GiB this loader allows; "
+            "lower resize (AlexNet uses 224) or the batch size.")
+
+
 class TensorLoader:
     """Batches from tensors held in memory, a drop-in for a ``DataLoader``.
 
@@ -438,6 +513,7 @@ class TensorLoader:
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle = batch_size, shuffle
         self.resize = _size_pair("resize", resize)
+        _check_batch_memory(batch_size, self.resize)
         self.num_classes = num_classes
         self._generator = torch.Generator().manual_seed(seed)
 
@@ -538,8 +614,13 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
             _positive_int(name, size, " (a number of examples to keep; None keeps them all)")
     if seed is None:
         seed = run_seed()
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, not {type(seed).__name__} {seed!r}")
+    try:  # numpy and torch integers are integers too (np.int64 from np.arange, say)
+        if isinstance(seed, bool):
+            raise TypeError
+        seed = operator.index(seed)
+    except TypeError:
+        raise ValueError(f"seed must be an integer, not {type(seed).__name__} {seed!r}") from None
+    _check_batch_memory(batch_size, _size_pair("resize", resize))
     if not isinstance(download, bool):
         raise ValueError(f"download must be True or False, not {download!r}")
     if device is not None:
@@ -550,6 +631,11 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
                              f"d2l.try_gpu() ({err})") from None
     Xtr, ytr = read_fashion_mnist("train", root, download)
     Xte, yte = read_fashion_mnist("test", root, download)
+    for name, size, split in (("subset", subset, ytr), ("test_subset", test_subset, yte)):
+        if size is not None and size > len(split):
+            raise ValueError(f"{name}={size} asks for more examples than the "
+                             f"{len(split):,} there are; pass at most {len(split)}, or None "
+                             "to keep them all.")
     Xtr, ytr = _subset(Xtr, ytr, subset, seed)
     Xte, yte = _subset(Xte, yte, test_subset, seed + 1)
     n_cls = len(FASHION_MNIST_LABELS)

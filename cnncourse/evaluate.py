@@ -10,6 +10,8 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from .checks import check_dtype
+
 __all__ = ["accuracy", "evaluate_accuracy_gpu", "evaluate_loss", "model_device", "move_loader"]
 
 
@@ -39,6 +41,12 @@ def _no_batches(name: str) -> ValueError:
                       "used up yields none).")
 
 
+def _check_batch_dtype(net, X, who: str) -> None:
+    """A float64 or half model fed float32 images: say so, as ``train_ch6`` does (first batch)."""
+    if isinstance(net, nn.Module) and isinstance(X, torch.Tensor) and X.is_floating_point():
+        check_dtype(net, who, X.dtype)
+
+
 def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> float:
     """Accuracy of ``net`` on ``data_iter`` (d2l-compatible; one host sync at the end)."""
     if isinstance(net, nn.Module):
@@ -56,6 +64,8 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> f
             else:
                 X = X.to(device)
             y = y.to(device)
+            if total == 0:
+                _check_batch_dtype(net, X, "evaluate_accuracy_gpu")
             correct += accuracy(net(X), y)
             total += y.numel()
     if total == 0:
@@ -72,6 +82,8 @@ def evaluate_loss(net: nn.Module, data_iter: Iterable, loss: Callable, device=No
     with torch.no_grad():
         for X, y in data_iter:
             X, y = X.to(device), y.to(device)
+            if n == 0:
+                _check_batch_dtype(net, X, "evaluate_loss")
             total += loss(net(X), y) * y.numel()
             n += y.numel()
     if n == 0:

@@ -184,7 +184,7 @@ def limit_cpu_threads(device, cpu_threads: int | None = None):
             torch.set_num_threads(before)
 
 
-def make_optimizer(optimizer, net: nn.Module, lr: float,
+def make_optimizer(optimizer, net: nn.Module, lr: float | None,
                    capturable: bool = False) -> torch.optim.Optimizer:
     """``optimizer`` as an Optimizer: one already made, a factory ``(params, lr)``, or a name."""
     if isinstance(optimizer, torch.optim.Optimizer):

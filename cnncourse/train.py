@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .budget import budget
-from .checks import check_arguments, output_width_check
+from .checks import check_arguments, optimizer_lrs
 from .device import try_gpu
 from .evaluate import accuracy, evaluate_accuracy_gpu, evaluate_loss
 from .plan import RunPlan, limit_cpu_threads
@@ -97,13 +97,19 @@ class TrainHistory:
         self.epoch_seconds.append(seconds)
         self.num_train_examples = num_train_examples
 
-    def check_finite(self, train_loss: float, epoch: int, lr: float) -> None:
-        """A NaN or infinite loss stops training with advice (and this history)."""
+    def check_finite(self, train_loss: float, epoch: int,
+                     optimizer: torch.optim.Optimizer) -> None:
+        """A NaN or infinite loss stops training with advice (and this history).
+
+        The advice names the rate the optimiser really used, which is ``lr`` unless
+        the optimiser was made elsewhere (``optimizer=`` an Optimizer).
+        """
         if train_loss != train_loss or abs(train_loss) == float("inf"):
+            lr = optimizer_lrs(optimizer)[0]
             raise DivergenceError(
-                f"the training loss became {train_loss} in epoch {epoch + 1} (lr={lr:g}). "
-                f"The steps are too large: try a smaller lr, e.g. {lr / 10:g}, or check "
-                "the inputs for NaN.", self)
+                f"the training loss became {train_loss} in epoch {epoch + 1} "
+                f"({type(optimizer).__name__} at lr={lr:g}). The steps are too large: try a "
+                f"smaller lr, e.g. {lr / 10:g}, or check the inputs for NaN.", self)
 
     def summary(self) -> str:
         """d2l's two closing lines."""
@@ -139,18 +145,17 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     ``channels_last``, ``cuda_graph``, ``compile`` and ``cpu_threads``: see ``RunPlan``.
     """
     device = torch.device(device) if device is not None else try_gpu()
-    check_arguments(net, train_iter, test_iter, num_epochs, lr)
+    check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init)
     plan = RunPlan.decide(device, **speed)  # how to go fast here, decided once
-    if init is not None:
-        net.apply(lambda m: init_weights(m, init))
-    loss = nn.CrossEntropyLoss() if loss is None else loss
     history = TrainHistory(device=str(device), budget=str(budget()), plan=plan)
     view = TrainingDisplay(num_epochs, train_iter, animate, verbose, progress)
     view.start(history)
-    timer = Timer()
     try:
+        if init is not None:
+            net.apply(lambda m: init_weights(m, init))
+        loss = nn.CrossEntropyLoss() if loss is None else loss
+        timer = Timer()
         with plan.applied(net, loss, optimizer, lr, history) as step:
-            step.check = output_width_check(net, train_iter)  # run on the first batch
             for epoch in range(num_epochs):
                 timer.start()
                 net.train()
@@ -160,7 +165,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
                     step(X, y)  # forward, loss, backward, optimizer step (TrainStep.train_batch)
                     view.batch(X.shape[0], step)
                 train_loss, train_acc = step.means()
-                history.check_finite(train_loss, epoch, lr)  # NaN: stop, keep the history
+                history.check_finite(train_loss, epoch, step.optimizer)  # NaN: stop, keep
                 # exactly what a learner's own evaluate_accuracy_gpu(net, test_iter) returns
                 test_acc = evaluate_accuracy_gpu(net, test_iter, device)
                 history.add_epoch(train_loss, train_acc, test_acc, timer.stop(), step.count)
@@ -169,11 +174,31 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
         history.interrupted = True
         view.interrupted(history)
     except torch.cuda.OutOfMemoryError as err:
-        raise RuntimeError(_oom_message(err, getattr(train_iter, "batch_size", None))) from err
+        raise _with_history(RuntimeError(_oom_message(
+            err, getattr(train_iter, "batch_size", None))), history) from err
+    except Exception as err:
+        raise _with_history(err, history)
     finally:
         view.close()
     view.summary(history)
     return history
+
+
+def _with_history(err: BaseException, history: TrainHistory) -> BaseException:
+    """``err`` with ``err.history`` (the finished epochs) and a note saying how to get them.
+
+    Nothing is lost: an error in epoch 3 still hands back epochs 1 and 2, as Ctrl-C does.
+    The exception keeps its type, so ``except ValueError`` and the like work as before.
+    """
+    if getattr(err, "history", None) is not history:
+        try:
+            err.history = history
+        except AttributeError:  # an exception type that takes no attributes: note only
+            return err
+    err.add_note(f"train_ch6 keeps the {history.epochs} finished epoch(s) in this error: "
+                 "`except Exception as err: history = err.history` (in a notebook, in the next "
+                 "cell: sys.last_value.history).")
+    return err
 
 
 def _oom_message(err: Exception, batch_size: int | None) -> str:

@@ -43,6 +43,33 @@ def test_a_claim_without_a_bound_is_refused(no_survey):
         d2l.claim("t: nothing", 1.0)
 
 
+@pytest.mark.parametrize("value, match", [
+    (None, r"claim 't: gap': the measured value must be one number .*not NoneType None"),
+    ("0.4", r"claim 't: gap': the measured value must be one number .*not str '0.4'"),
+    ("tensor2", r"claim 't: gap': .*one element.*not a Tensor of shape \(2,\)"),
+])
+def test_a_claim_of_something_that_is_not_one_number_is_named(no_survey, value, match):
+    import torch
+
+    value = torch.tensor([0.4, 0.5]) if value == "tensor2" else value
+    with pytest.raises(TypeError, match=match):
+        d2l.claim("t: gap", value, above=0.3)
+    d2l.claim("t: gap", torch.tensor([0.4]), above=0.3)  # one element: a number
+
+
+@pytest.mark.parametrize("above, below", [(0.5, 0.2), (0.3, 0.3)])
+def test_bounds_that_no_value_could_meet_are_refused(no_survey, monkeypatch, tmp_path,
+                                                     above, below):
+    for survey in (False, True):  # in a survey too: such a row would never hold
+        if survey:
+            monkeypatch.setenv(RECORD_ENV, str(tmp_path / "r.jsonl"))
+        with pytest.raises(ValueError, match=rf"claim 't: gap': above={above:g} is not less "
+                                             rf"than below={below:g}"):
+            d2l.claim("t: gap", 0.4, above=above, below=below)
+    with pytest.raises(TypeError, match="claim 't: gap': below must be one number"):
+        d2l.claim("t: gap", 0.4, above=0.3, below="high")
+
+
 def test_in_a_survey_a_claim_records_instead_of_stopping(monkeypatch, tmp_path):
     record = tmp_path / "claims.jsonl"
     monkeypatch.setenv(RECORD_ENV, str(record))

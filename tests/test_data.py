@@ -148,6 +148,7 @@ def test_root_with_failed_download_names_the_root(isolated_search, monkeypatch):
 
     monkeypatch.setattr(data, "_download", lambda target: (_ for _ in ()).throw(
         OSError("network is unreachable")))
+    (isolated_search / "mine").mkdir()
     with pytest.raises(DataNotFoundError, match=r"mine.*download into it.*unreachable"):
         cnncourse.find_fashion_mnist(root=isolated_search / "mine")
 
@@ -327,6 +328,7 @@ def test_cnncourse_data_downloads_into_that_folder(isolated_search, monkeypatch)
     monkeypatch.setattr(data, "_download", lambda target: calls.append(target) or
                         make_fake_copy(target))
     monkeypatch.setenv("CNNCOURSE_DATA", str(isolated_search / "mine"))
+    (isolated_search / "mine").mkdir()  # an existing folder: see the typo test below
     found = cnncourse.find_fashion_mnist()
     assert calls == [isolated_search / "mine"]
     assert found["train"][0].parent == isolated_search / "mine"
@@ -344,3 +346,72 @@ def test_a_device_that_is_no_device_names_torch_s_reason(isolated_search):
     msg = str(err.value)
     assert "{err}" not in msg and "device 'gpu' is not a device" in msg
     assert "gpu" in msg.split("d2l.try_gpu()", 1)[1], msg  # torch's own words follow
+
+
+# ----------------------------------------------------------------- small surprises, named
+def test_a_mistyped_folder_is_not_created_for_a_download(isolated_search, monkeypatch):
+    """A learner who names a folder means "my data is there": a typo must not get a new folder
+    and a second 30 MB copy. A folder that exists (empty) is a deliberate place to download."""
+    import cnncourse.data as data
+
+    calls = []
+    monkeypatch.setattr(data, "_download", lambda target: calls.append(target) or
+                        make_fake_copy(target))
+    real = isolated_search / "fashion"
+    real.mkdir()
+    typo = isolated_search / "fashoin"
+    for how in ("root", "env"):
+        if how == "env":
+            monkeypatch.setenv("CNNCOURSE_DATA", str(typo))
+        with pytest.raises(DataNotFoundError) as err:
+            cnncourse.find_fashion_mnist(root=typo if how == "root" else None, download=True)
+        msg = str(err.value)
+        assert "does not exist" in msg and f"Did you mean {str(real)!r}" in msg, msg
+        assert "os.makedirs" in msg
+        assert not typo.exists() and calls == []
+    monkeypatch.delenv("CNNCOURSE_DATA")
+    assert cnncourse.find_fashion_mnist(root=real)["train"][0].parent == real
+    assert calls == [real]
+
+
+def test_a_relative_cnncourse_data_is_resolved_in_the_message(isolated_search, monkeypatch):
+    monkeypatch.chdir(isolated_search)
+    monkeypatch.setenv("CNNCOURSE_DATA", "datta")
+    with pytest.raises(DataNotFoundError) as err:
+        cnncourse.find_fashion_mnist(download=False)
+    msg = str(err.value)
+    assert "CNNCOURSE_DATA='datta'" in msg and repr(str(isolated_search / "datta")) in msg, msg
+
+
+def test_a_numpy_integer_seed_is_an_integer(isolated_search):
+    import numpy as np
+
+    make_fake_copy(isolated_search / "copy")
+    runs = [cnncourse.load_data_fashion_mnist(4, root=isolated_search / "copy", subset=8,
+                                              seed=seed)[0] for seed in (np.int64(1), 1)]
+    assert torch.equal(runs[0].labels, runs[1].labels)
+    assert torch.equal(*(next(iter(r))[1] for r in runs))
+
+
+def test_a_subset_larger_than_the_data_is_refused(isolated_search):
+    copy = make_fake_copy(isolated_search / "copy")
+    n_train = len(read_idx(copy / "train-labels-idx1-ubyte.gz"))
+    with pytest.raises(ValueError, match=rf"subset=1000000 asks for more examples than the "
+                                         rf"{n_train:,} there are"):
+        cnncourse.load_data_fashion_mnist(4, root=copy, subset=10**6)
+    with pytest.raises(ValueError, match="test_subset=99999"):
+        cnncourse.load_data_fashion_mnist(4, root=copy, test_subset=99999)
+    assert cnncourse.load_data_fashion_mnist(4, root=copy, subset=n_train)[0].num_examples \
+        == n_train  # all of them is fine
+
+
+def test_a_resize_too_large_for_memory_is_refused_before_any_batch(isolated_search):
+    # isolated_search: no data anywhere, so the refusal comes before the files are looked for
+    with pytest.raises(ValueError, match=r"resize=10000 makes every batch of 256 images "
+                                         r"102\.4 GB.*lower resize"):
+        cnncourse.load_data_fashion_mnist(256, resize=10000, download=False)
+    with pytest.raises(ValueError, match="lower resize"):
+        cnncourse.TensorLoader(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4),
+                               256, resize=(10000, 10000))
+    cnncourse.TensorLoader(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4), 128,
+                           resize=224)  # AlexNet's: fine

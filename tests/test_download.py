@@ -31,7 +31,9 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="read
 
 DOWNLOAD = """
 import json, sys
+import cnncourse.data
 from cnncourse.data import download_fashion_mnist
+cnncourse.data.STALL_SECONDS = 300  # these servers hold a response on purpose, not stall
 target, url, sums = json.loads(sys.argv[1])
 download_fashion_mnist(target, mirrors=[url], md5=sums, progress=False)
 print("done")
@@ -187,3 +189,51 @@ def test_files_left_by_killed_downloads_are_removed_later(mirror, tmp_path):
 
     download_fashion_mnist(target, mirrors=[url], md5=SUMS, progress=False)
     assert sorted(p.name for p in target.iterdir()) == sorted([NAME, recent.name])
+
+
+class _Counting(http.server.BaseHTTPRequestHandler):
+    """A good mirror: every file is PAYLOAD; the server counts the requests."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.server.paths.append(self.path.lstrip("/"))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(PAYLOAD)))
+        self.end_headers()
+        self.wfile.write(PAYLOAD)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_stalled_mirror_is_named_given_up_soon_and_asked_last(tmp_path, monkeypatch, capsys):
+    """A server that accepts the connection and then sends nothing (the listening socket's
+    queue takes it; nobody answers): the learner is told which mirror is being waited on,
+    the wait ends after STALL_SECONDS, and the other files go to the good mirror first."""
+    import socket
+
+    import cnncourse.data as data
+
+    monkeypatch.setattr(data, "STALL_SECONDS", 0.5)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    good = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    good.paths = []
+    threading.Thread(target=good.serve_forever, daemon=True).start()
+    stalled_url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    good_url = f"http://127.0.0.1:{good.server_address[1]}/"
+    names = [f"file{i}.gz" for i in range(4)]
+    try:
+        data.download_fashion_mnist(tmp_path, mirrors=[stalled_url, good_url],
+                                    md5={n: SUMS[NAME] for n in names}, progress=True)
+    finally:
+        good.shutdown()
+        good.server_close()
+        silent.close()
+    err = capsys.readouterr().err
+    assert f"downloading file0.gz from {stalled_url}" in err
+    assert f"{stalled_url} sent nothing for 0.5 s; trying the next mirror" in err
+    assert f"downloading file1.gz from {good_url}" in err.split("file0.gz from " + good_url)[1]
+    assert f"file1.gz from {stalled_url}" not in err  # once silent, asked last
+    assert good.paths == names and all((tmp_path / n).read_bytes() == PAYLOAD for n in names)
+    assert data.STALL_SECONDS == 0.5 and err.count("sent nothing") == 1  # one wait, not four

@@ -83,7 +83,8 @@ def test_missing_flatten_is_explained():
 def test_divergence_names_epoch_and_keeps_history():
     torch.manual_seed(0)
     tr, te = toy_loaders()
-    with pytest.raises(cnncourse.DivergenceError, match=r"epoch \d+ \(lr=1e\+06\).*smaller lr") as e:
+    with pytest.raises(cnncourse.DivergenceError,
+                       match=r"epoch \d+ \(SGD at lr=1e\+06\).*smaller lr") as e:
         cnncourse.train_ch6(small_net(), tr, te, 5, 1e6, "cpu", animate=False, verbose=False)
     assert e.value.history.epochs < 5
 
@@ -310,15 +311,19 @@ def test_the_same_seed_gives_the_same_numbers_under_load(monkeypatch):
 
 
 class ThreadSpy(nn.Module):
-    """A small net that notes PyTorch's thread count at every forward pass."""
+    """A small net that notes PyTorch's thread count at every training forward pass and
+    every test pass (not at train_ch6's output check, which runs before training starts)."""
 
     def __init__(self):
         super().__init__()
         self.body = small_net()
         self.seen: list[int] = []
+        self.started = False
 
     def forward(self, x):
-        self.seen.append(torch.get_num_threads())
+        self.started = self.started or self.training
+        if self.started:
+            self.seen.append(torch.get_num_threads())
         return self.body(x)
 
 
@@ -446,3 +451,156 @@ def test_history_repr_is_one_short_line():
     assert repr(hist) == "TrainHistory(0 epochs on cpu)"
     hist.add_epoch(0.5, 0.8, 0.75, 1.0, 100)
     assert repr(hist) == "TrainHistory(1 epoch on cpu, test acc 0.750)"
+
+
+# --- nothing lost: the model is checked before it is touched; every error keeps the epochs ---
+
+def _weights(net):
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def _unchanged(net, before):
+    return all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_a_frozen_model_is_refused_before_its_weights_are_touched():
+    tr, te = toy_loaders()
+    net = small_net().requires_grad_(False)
+    before = _weights(net)
+    with pytest.raises(ValueError, match=r"every parameter of the model is frozen"):
+        cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", animate=False, verbose=False)
+    assert _unchanged(net, before)  # before the fix the Xavier init had replaced them
+
+
+def test_frozen_pretrained_layers_are_not_reinitialised():
+    tr, te = toy_loaders()
+    net = small_net()
+    net[1].requires_grad_(False)  # a "pretrained" first layer, the head trains
+    before = _weights(net)
+    with pytest.raises(ValueError, match=r"init='xavier' would overwrite the weights of frozen "
+                                         r"layers \('1'.*init=None"):
+        cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", animate=False, verbose=False)
+    assert _unchanged(net, before)
+    hist = cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", init=None, animate=False,
+                               verbose=False)
+    assert hist.epochs == 1 and torch.equal(net[1].weight, before[0])
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(out=5), "last layer has 5 outputs but the data has 10 classes"),
+    (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
+    (dict(init="he"), "unknown init 'he'"),
+])
+def test_refusals_leave_the_model_as_it_was(bad, match):
+    tr, te = toy_loaders()
+    net = small_net(out=bad.pop("out", 10))
+    before = _weights(net)
+    with pytest.raises(ValueError, match=match):
+        cnncourse.train_ch6(net, tr, te, 1, 0.1, "cpu", animate=False, verbose=False, **bad)
+    assert _unchanged(net, before)
+
+
+def test_the_output_check_does_not_change_the_run():
+    """The check reads one test batch before the init: same numbers as without it."""
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        tr, te = toy_loaders()
+        runs.append(cnncourse.train_ch6(small_net(), tr, te, 2, 0.5, "cpu", animate=False,
+                                        verbose=False).train_loss)
+    torch.manual_seed(0)
+    net = small_net()
+    net.apply(cnncourse.init_weights)
+    tr, te = toy_loaders()
+    plain = cnncourse.train_ch6(net, tr, te, 2, 0.5, "cpu", init=None, animate=False,
+                                verbose=False).train_loss
+    assert runs[0] == runs[1] == plain
+
+
+class FailingLoader:
+    """Re-iterable batches that raise ``error`` once the ``fail_at``-th batch is asked for."""
+
+    def __init__(self, loader, fail_at, error):
+        self.loader, self.fail_at, self.error, self.seen = loader, fail_at, error, 0
+        self.num_classes = loader.num_classes
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.seen += 1
+            if self.seen == self.fail_at:
+                raise self.error
+            yield batch
+
+
+def test_an_error_in_epoch_3_keeps_the_two_finished_epochs():
+    torch.manual_seed(0)
+    tr, te = toy_loaders()
+    failing = FailingLoader(tr, 2 * len(tr) + 2, OSError("disk went away"))
+    with pytest.raises(OSError, match="disk went away") as e:
+        cnncourse.train_ch6(small_net(), failing, te, 5, 0.5, "cpu", animate=False,
+                            verbose=False)
+    assert e.value.history.epochs == 2 and len(e.value.history.test_acc) == 2
+    assert any("err.history" in note for note in e.value.__notes__)
+
+
+def test_a_one_shot_iterable_with_a_length_keeps_the_finished_epoch():
+    tr, te = toy_loaders()
+
+    class OneShot:  # has __len__, but a second pass yields nothing
+        def __init__(self):
+            self.it, self.num_classes = iter(list(tr)), 10
+
+        def __len__(self):
+            return len(tr)
+
+        def __iter__(self):
+            return self.it
+
+    with pytest.raises(ValueError, match="no training batch") as e:
+        cnncourse.train_ch6(small_net(), OneShot(), te, 3, 0.5, "cpu", animate=False,
+                            verbose=False)
+    assert e.value.history.epochs == 1
+
+
+def test_divergence_names_the_rate_of_a_ready_made_optimizer():
+    torch.manual_seed(0)
+    tr, te = toy_loaders()
+    net = small_net()
+    opt = torch.optim.SGD(net.parameters(), lr=1e6)
+    with pytest.raises(cnncourse.DivergenceError, match=r"SGD at lr=1e\+06.*e\.g\. 100000"):
+        cnncourse.train_ch6(net, tr, te, 5, None, "cpu", optimizer=opt, animate=False,
+                            verbose=False)
+
+
+def test_lr_and_a_ready_made_optimizer_must_agree():
+    tr, te = toy_loaders()
+    net = small_net()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    before = _weights(net)
+    with pytest.raises(ValueError, match=r"ready-made Adam with lr=0\.001, but train_ch6 was "
+                                         r"given lr=0\.9.*lr=0\.001\) or lr=None"):
+        cnncourse.train_ch6(net, tr, te, 1, 0.9, "cpu", optimizer=opt, animate=False,
+                            verbose=False)
+    assert _unchanged(net, before)
+    for lr in (1e-3, None):  # its own rate, said again or left to it
+        hist = cnncourse.train_ch6(net, tr, te, 1, lr, "cpu", optimizer=opt, animate=False,
+                                   verbose=False)
+        assert hist.epochs == 1 and opt.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(TypeError, match="lr .* not None"):
+        cnncourse.train_ch6(net, tr, te, 1, None, "cpu", animate=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_evaluating_a_model_in_another_precision_is_named(dtype):
+    _, te = toy_loaders()
+    with pytest.raises(TypeError, match=rf"parameters are {dtype}, but evaluate_accuracy_gpu "
+                                        r"feeds it float32 images: call net.float\(\)"):
+        cnncourse.evaluate_accuracy_gpu(small_net().to(dtype), te)
+    with pytest.raises(TypeError, match="but evaluate_loss feeds it float32"):
+        cnncourse.evaluate_loss(small_net().to(dtype), te, nn.CrossEntropyLoss())
+    # a float64 model on float64 data is consistent: evaluated, not refused
+    X64 = [(torch.rand(4, 1, 28, 28, dtype=torch.float64), torch.arange(4))]
+    assert 0 <= cnncourse.evaluate_accuracy_gpu(small_net().double(), X64) <= 1
