@@ -78,6 +78,7 @@ def test_a_command_runs_its_program_with_the_arguments():
     assert "make_speed_page.py" in run.stdout and "--results" in run.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: seconds
 def test_the_learners_package_imports_nothing_of_the_factory():
     """Run in a fresh interpreter: importing cnncourse loads no bookfactory module."""
     code = ("import sys, cnncourse, cnncourse.colab, cnncourse.attribution, cnncourse.sanity\n"

@@ -63,6 +63,7 @@ def test_budget_is_full_on_cuda_and_smoke_elsewhere(monkeypatch):
     assert gpu_check.choose_budget(None, "cuda") == "cpu"
 
 
+@pytest.mark.slow  # executes notebooks in kernels
 def test_check_runs_every_step_and_reports_the_failing_cell(tmp_path, monkeypatch):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
@@ -116,6 +117,7 @@ def test_check_runs_every_step_and_reports_the_failing_cell(tmp_path, monkeypatc
     assert "3.50x" in text and "x is not 2" in text
 
 
+@pytest.mark.slow  # executes notebooks in kernels
 def test_a_clean_check_passes(tmp_path):
     nb = _notebook(tmp_path / "ok.ipynb", "print('fine')")
     out = tmp_path / "out"
