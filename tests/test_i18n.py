@@ -495,6 +495,36 @@ def test_wrapped_sentences_and_aligned_columns():
     assert messages.translate(row, "zh_CN") == "    连衣裙 <-> 短靴         60 张测试图像"
 
 
+def test_translated_names_keep_their_column():
+    """A name printed in a column of 26 keeps the column in Chinese, even the one that filled
+    it exactly (alexnet's regularisation rows)."""
+    english = ("no dropout                 gap  +0.0 points, train acc  +0.0, test acc  +0.0\n"
+               "control: Adam's coupled L2 gap  +0.0 points, train acc  +0.0, test acc  +0.0\n")
+    lines = messages.translate(english, "zh_CN").splitlines()
+    assert lines[0].startswith("不用丢弃法") and lines[1].startswith("对照：Adam 耦合的 L2")
+    assert {messages._width(line[:line.index("差距")]) for line in lines} == {27}
+
+
+def test_the_lines_the_text_points_at_are_chinese():
+    """alexnet: "上面最后一行说明了原因"; interpret: "打印出的几行"; modern: "下面打印的一行"."""
+    printed = {
+        "AdamW's decay over the whole run: each weight multiplied by 0.99999 (16 steps of 1 - 5e-07)":
+            "整个运行中 AdamW 的衰减：每个权重共乘以 0.99999（16 步，每步乘以 1 - 5e-07）",
+        "                            -> no change beyond run-to-run noise":
+            "                            -> 变化没有超出运行间的噪声",
+        "ResNet: faster than removing the brightest pixels first: integrated gradients, occlusion":
+            "ResNet：比先移除最亮的像素更快的方法：积分梯度、遮挡",
+        "LeNet's Grad-CAM puts less of its weight on the background than a uniform map (34% against 50%)":
+            "LeNet 的 Grad-CAM 放在背景上的权重比均匀的图少（34% 对 50%）",
+        "seconds per epoch per MFLOP, this run: LeNet 1.08, ResNet-28 0.65":
+            "本次运行中每轮秒数除以 MFLOPs：LeNet 1.08, ResNet-28 0.65",
+        "[0, 1] (as loaded)   test accuracy after epoch 1: 0.084":
+            "[0, 1]（加载时原样） 第 1 轮后的测试准确率：0.084",
+    }
+    for english, chinese in printed.items():
+        assert messages.translate(english, "zh_CN") == chinese
+
+
 def test_install_translates_what_is_printed(capsys, monkeypatch):
     monkeypatch.setenv(messages.ENV_VAR, "en")  # restored after the test
     try:
@@ -642,3 +672,9 @@ def test_chinese_book_builds_from_the_english_cache(smoke_books):
     lenet = (zh / "chapters" / "lenet.html").read_text()
     assert "chapters/zh_CN/lenet.ipynb" in lenet  # Colab opens the Chinese notebook
     assert "训练准确率" in lenet and not re.search(r"^loss [\d.]+, train acc", lenet, re.M)
+    # issue 27: translated display maths (not "::"), buttons, the lines the text points at
+    conv_pool = (zh / "chapters" / "conv_pool.html").read_text()
+    assert r"\text{或}" in conv_pool and r"\[::\]" not in conv_pool
+    alexnet = (zh / "chapters" / "alexnet.html").read_text()
+    assert "显示答案 4 的代码和输出" in alexnet and "Show code cell" not in alexnet
+    assert "整个运行中 AdamW 的衰减" in alexnet and "AdamW's decay over" not in alexnet

@@ -117,6 +117,19 @@ def translate_outputs(app: Sphinx, doctree: nodes.document) -> None:
             block.rawsource = chinese
 
 
+def page_catalogue(transform: SphinxTransform):
+    """The page's compiled catalogue (a gettext translations object), or None."""
+    from os import path
+
+    from sphinx.locale import init as init_locale
+    from sphinx.util.i18n import docname_to_domain
+
+    dirs = [path.join(transform.env.srcdir, d) for d in transform.config.locale_dirs]
+    domain = docname_to_domain(transform.env.docname, transform.config.gettext_compact)
+    catalog, found = init_locale(dirs, transform.config.language, domain)
+    return catalog if found else None
+
+
 class TranslateTocCaptions(SphinxTransform):
     """The captions of the parts of the book ("Foundations"...) in the page's language.
 
@@ -129,23 +142,41 @@ class TranslateTocCaptions(SphinxTransform):
     def apply(self, **kwargs: Any) -> None:
         if edition(self.app) != "zh_CN":
             return
-        from os import path
-
-        from sphinx.locale import init as init_locale
-        from sphinx.util.i18n import docname_to_domain
-
-        dirs = [path.join(self.env.srcdir, d) for d in self.config.locale_dirs]
-        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
-        catalog, found = init_locale(dirs, self.config.language, domain)
-        if not found:
+        catalog = page_catalogue(self)
+        if catalog is None:
             return
         for toctree in self.document.findall(addnodes.toctree):
             if toctree.get("caption"):
                 toctree["caption"] = catalog.gettext(toctree["caption"])
 
 
+class TranslateDisplayMaths(SphinxTransform):
+    """Display maths whose prose words (``\\text{or}``) are translated in the catalogue.
+
+    Sphinx translates a literal-type node by parsing ``"::" + msgstr`` as reStructuredText,
+    which MyST pages do not understand: the equation came out as "::". So this puts the msgstr
+    in place itself, just before Sphinx's own translation (priority 20), which then finds no
+    message for the (now Chinese) equation and leaves it alone.
+    """
+    default_priority = 19
+
+    def apply(self, **kwargs: Any) -> None:
+        if edition(self.app) != "zh_CN":
+            return
+        catalog = page_catalogue(self)
+        if catalog is None:
+            return
+        for node in self.document.findall(nodes.math_block):
+            msgid = node.rawsource or node.astext()
+            msgstr = catalog.gettext(msgid)
+            if msgstr and msgstr != msgid:
+                node.rawsource = msgstr
+                node.children = [nodes.Text(msgstr)]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_transform(TranslateTocCaptions)
+    app.add_transform(TranslateDisplayMaths)
     app.add_css_file("lang-switch.css")
     app.connect("doctree-read", translate_outputs)
     # After sphinx-book-theme (priority 501) has built the launch buttons.
