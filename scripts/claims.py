@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -185,11 +186,21 @@ def combo_id(kernels: str, threads: int, torch_version: str) -> str:
 def make_combos(kernels: list[str], threads: list[str], pythons: list[str]) -> list[dict]:
     """Every combination of the axes, each probed: what it sets and what the kernel gets."""
     combos = []
-    for python in pythons:
+    for given in pythons:
+        # an absolute path: the chapters' kernels start in chapters/, not where this ran
+        python = shutil.which(given) if os.sep not in given else str(Path(given).absolute())
+        if python is None or not Path(python).is_file():
+            raise SystemExit(f"claims.py: --python {given}: no such interpreter")
+        if Path(python).resolve() == Path(sys.executable).resolve():
+            python = sys.executable
         for k in kernels:
             for t in threads:
                 env = combo_env(k, t)
                 info = probe(python, env)
+                wanted = env.get("ATEN_CPU_CAPABILITY")
+                if wanted and info["capability"].lower() != wanted.lower():
+                    print(f"claims.py: --kernels {k}: PyTorch uses {info['capability']} here "
+                          f"(this CPU lacks {wanted}); recorded as such", file=sys.stderr)
                 combos.append({
                     "id": combo_id(k, info["threads"], info["torch"]), "kernels": k,
                     "threads": t, "torch_threads": info["threads"],
