@@ -30,9 +30,9 @@ page ``book/claims.md`` shows ``book/results/claims-BUDGET.json``.
 
 Nothing is lost and nothing half-written is shown: finished runs go to a journal beside the
 results file (``claims-BUDGET.partial.jsonl``); the results file and the page are replaced
-(written aside, then renamed) only when the survey is complete. Ctrl-C stops the survey after
-interrupting the running cell (twice: at once); the previous results stay as they were, and
-``--resume`` goes on from the journal.
+(written aside, then renamed) only when the survey is complete. Ctrl-C stops the survey at once,
+dropping the run of the chapter that was running; the previous results stay as they were, and
+``--resume`` goes on from the journal. A kill leaves the journal, nothing in a temporary folder.
 
 It is a benchmark, not a test: the cpu survey of every chapter over five seeds takes
 about five times a cpu book build. The test suite runs it at smoke size on a test chapter.
@@ -237,20 +237,22 @@ def _signal_kernel(km, signum: int) -> None:
 
 
 def _on_signal(signum, frame=None):
-    """First Ctrl-C: interrupt the running cell and stop after it. Second (or SIGTERM): now.
+    """Ctrl-C or SIGTERM: stop the survey now; a second Ctrl-C stops even the waiting.
 
-    Installed for the process and, while a chapter runs, in nbclient's event loop (nbclient
-    puts a handler of its own there that shuts the kernel down and reports a failed cell:
-    the survey then took an interrupt for a failed run and went on).
+    The running chapter's kernel is killed, not interrupted: its run is not kept, so nothing
+    is lost with it, and a chapter may catch an interrupt and go on for minutes (``train_ch6``
+    does, to return the history so far). Installed for the process and, while a chapter runs,
+    in nbclient's event loop, in place of nbclient's own handler (which shut the kernel down
+    and reported a failed cell: the survey then took an interrupt for a failed run, went on
+    with the next one and called the survey complete).
     """
-    if _state["stop"] or signum != signal.SIGINT:
-        _state["stop"] = True
-        _signal_kernel(getattr(_state["client"], "km", None), signal.SIGKILL)
-        raise KeyboardInterrupt
+    again = _state["stop"]
     _state["stop"] = True
-    print("\nclaims.py: stopping: the running cell is interrupted, the finished runs are kept "
-          "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
-    _signal_kernel(getattr(_state["client"], "km", None), signal.SIGINT)
+    _signal_kernel(getattr(_state["client"], "km", None), signal.SIGKILL)
+    if again:
+        raise KeyboardInterrupt
+    print("\nclaims.py: stopping (the running chapter's run is dropped, the finished runs are "
+          "kept; Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
 
 def _install_handlers() -> None:
