@@ -646,6 +646,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="replace only these chapters' results in an existing results file")
     parser.add_argument("--resume", action="store_true",
                         help="go on with the interrupted survey of the journal beside --out")
+    parser.add_argument("--partial", action="store_true",
+                        help="write the results of the interrupted survey's finished runs "
+                             "(marked incomplete; the journal stays for --resume)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="FILE[:kernels=K,threads=N]",
                         help="merge results files into --out instead of running anything")
     args = parser.parse_args(argv)
@@ -690,6 +693,20 @@ def main(argv: list[str] | None = None) -> int:
                          f"survey the same or drop --update")
     done_runs: list[dict] = []
     entries: list[dict] = []
+    if args.partial:
+        if not journal.is_file():
+            parser.error(f"--partial: no journal of an interrupted survey at {journal}")
+        old_plan, done_runs, entries = read_journal(journal)
+        if old_plan != plan:
+            parser.error(f"--partial: {journal} was another survey ({old_plan})")
+        done_runs, rows = order_rows(done_runs, summarise(entries))
+        result = {"format": FORMAT, "budget": budget, "seeds": args.seeds,
+                  "date": time.strftime("%Y-%m-%d"), "machine": machine_info(),
+                  "complete": False, "combos": combos, "runs": done_runs, "claims": rows,
+                  "notes": []}
+        write_atomically(out, json.dumps(result, indent=1) + "\n")
+        report(result, out)
+        return 0
     if journal.is_file():
         if not args.resume:
             parser.error(f"{journal} holds an interrupted survey: add --resume to go on with "

@@ -447,3 +447,24 @@ def test_every_committed_survey_is_one_the_page_can_show():
         assert result["combos"] and all(r["combo"] in {c["id"] for c in result["combos"]}
                                         for r in result["runs"])
         script.bound_changes(result)  # reads every chapter's bounds without an error
+
+
+def test_an_interrupted_survey_can_be_shown_as_far_as_it_got(tmp_path, monkeypatch, no_survey):
+    script = load_script()
+    (tmp_path / "tiny.md").write_text(CHAPTER)
+    monkeypatch.setattr(script, "CHAPTERS", tmp_path)
+    out = tmp_path / "claims.json"
+    args = ["--budget", "smoke", "--seeds", "0", "1", "--chapters", "tiny", "--out", str(out)]
+    [combo] = script.make_combos(["best"], ["default"], [sys.executable])
+    plan = {"budget": "smoke", "seeds": [0, 1], "chapters": ["tiny"], "combos": [combo["id"]]}
+    claim = {"chapter": "tiny", "name": "tiny: x", "value": 1.0, "above": 0, "below": None,
+             "held": True, "says": "", "seed": 0}
+    run = {"chapter": "tiny", "seed": 0, "combo": combo["id"], "seconds": 1.0, "claims": 1,
+           "error": None}
+    journal = script.journal_path(out)
+    journal.write_text("".join(json.dumps(x) + "\n" for x in ({"plan": plan}, claim,
+                                                                {"run": run})))
+    assert script.main([*args, "--partial"]) == 0
+    result = json.loads(out.read_text())
+    assert result["complete"] is False and [r["seed"] for r in result["runs"]] == [0]
+    assert result["claims"][0]["runs"] == 1 and journal.exists()  # still there for --resume
