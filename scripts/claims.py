@@ -1,4 +1,4 @@
-"""How robust is each claim? Run every chapter over seeds and CPU arithmetics; record what its claims saw.
+"""How robust is each claim? Every chapter over seeds and CPU arithmetics, and what its claims saw.
 
     python scripts/claims.py                          # cpu budget, seeds 0-4, every chapter
     python scripts/claims.py --budget smoke --seeds 0 1 --chapters conv_pool
@@ -365,7 +365,7 @@ def margin_of(value: float, above: float | None, below: float | None) -> float:
     return min(m)
 
 
-def summarise(entries: list[dict], seeds: list[int] | None = None) -> list[dict]:
+def summarise(entries: list[dict]) -> list[dict]:
     """One row per claim: values by combination and seed, spread overall and per combination.
 
     An entry without a ``combo`` (format 1, one machine) counts as combination ``"-"``.
@@ -517,7 +517,8 @@ def bound_text(above, below) -> str:
 # ---------------------------------------------------------------------------------------------
 # Merging results files (another machine's, or format 1's one file per combination)
 
-OLD_NAME = re.compile(r"^(?:claims-)?(?P<budget>smoke|cpu|full)-(?P<kernels>[a-z0-9]+)-t(?P<t>\d+)$")
+OLD_NAME = re.compile(
+    r"^(?:claims-)?(?P<budget>smoke|cpu|full)-(?P<kernels>[a-z0-9]+)-t(?P<t>\d+)$")
 
 
 def load_for_merge(spec: str) -> tuple[dict, list[dict], list[dict]]:

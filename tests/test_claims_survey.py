@@ -82,6 +82,7 @@ if SEED == 1:
 """
 
 
+@pytest.mark.slow  # starts kernels or interpreters that import torch
 def test_the_survey_runs_each_seed_in_each_combination_it_names(tmp_path, monkeypatch, no_survey):
     script = load_script()
     (tmp_path / "tiny.md").write_text(CHAPTER)
@@ -111,12 +112,14 @@ def test_the_survey_runs_each_seed_in_each_combination_it_names(tmp_path, monkey
     assert not list(tmp_path.glob("*.partial*"))  # the journal is gone once the file is written
 
 
+@pytest.mark.slow  # starts kernels or interpreters that import torch
 def test_each_combination_gives_the_kernel_its_threads_and_cpu_kernels(no_survey):
     script = load_script()
     combos = script.make_combos(["best", "default", "sse41"], ["1", "default"], [sys.executable])
     assert len({c["id"] for c in combos}) == 6
     by = {(c["kernels"], c["threads"]): c for c in combos}
-    assert by["default", "1"]["torch_threads"] == 1 and by["default", "1"]["capability"] == "DEFAULT"
+    assert by["default", "1"]["torch_threads"] == 1
+    assert by["default", "1"]["capability"] == "DEFAULT"
     assert by["sse41", "1"]["env"] == {"ATEN_CPU_CAPABILITY": "default",
                                        "ONEDNN_MAX_CPU_ISA": "SSE41", "OMP_NUM_THREADS": "1",
                                        "MKL_NUM_THREADS": "1"}
@@ -153,6 +156,7 @@ def test_another_interpreter_must_import_this_checkouts_cnncourse(tmp_path):
         script.probe(elsewhere, {})
 
 
+@pytest.mark.slow  # starts kernels or interpreters that import torch
 def test_the_chapters_run_in_the_interpreter_named(tmp_path, monkeypatch, no_survey):
     script = load_script()
     (tmp_path / "tiny.md").write_text(CHAPTER)
@@ -205,6 +209,7 @@ def test_surveys_of_several_arithmetics_merge_into_one_file(tmp_path, capsys):
         script.main(["--merge", str(c), "--out", str(out)])
 
 
+@pytest.mark.slow  # starts kernels or interpreters that import torch
 def test_update_replaces_only_the_chapters_it_ran(tmp_path, monkeypatch, no_survey):
     script = load_script()
     for name in ("data", "lenet"):
@@ -296,6 +301,7 @@ def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 180) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow  # starts kernels or interpreters that import torch
 def test_ctrl_c_stops_the_survey_and_keeps_the_last_one(tmp_path):
     out = tmp_path / "claims.json"
     out.write_text('{"the last survey": true}\n')
@@ -329,6 +335,7 @@ def test_ctrl_c_stops_the_survey_and_keeps_the_last_one(tmp_path):
     assert not list(tmp_path.glob(".claims.json*"))
 
 
+@pytest.mark.slow  # starts kernels or interpreters that import torch
 def test_a_killed_survey_leaves_no_temporary_files_and_can_go_on(tmp_path):
     out = tmp_path / "claims.json"
     proc = start_survey(tmp_path)
@@ -349,6 +356,7 @@ def test_a_killed_survey_leaves_no_temporary_files_and_can_go_on(tmp_path):
     assert not list(tmp_path.glob("claims.partial*"))
 
 
+@pytest.mark.slow  # starts kernels or interpreters that import torch
 def test_resume_refuses_the_journal_of_another_survey(tmp_path, monkeypatch, no_survey, capsys):
     script = load_script()
     monkeypatch.setattr(script, "CHAPTERS", tmp_path)
@@ -449,6 +457,7 @@ def test_every_committed_survey_is_one_the_page_can_show():
         script.bound_changes(result)  # reads every chapter's bounds without an error
 
 
+@pytest.mark.slow  # starts kernels or interpreters that import torch
 def test_an_interrupted_survey_can_be_shown_as_far_as_it_got(tmp_path, monkeypatch, no_survey):
     script = load_script()
     (tmp_path / "tiny.md").write_text(CHAPTER)

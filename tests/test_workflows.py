@@ -25,6 +25,7 @@ def steps(workflow: dict) -> list[dict]:
     return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
 
 
+@pytest.mark.slow  # check-jsonschema in a subprocess
 def test_every_workflow_matches_githubs_schema():
     pytest.importorskip("check_jsonschema", reason="pip install -e '.[test]' (check-jsonschema)")
     files = sorted(WORKFLOWS.glob("*.yml"))
@@ -35,6 +36,7 @@ def test_every_workflow_matches_githubs_schema():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+@pytest.mark.slow  # check-jsonschema in a subprocess
 def test_the_schema_check_catches_a_broken_workflow(tmp_path):
     pytest.importorskip("check_jsonschema", reason="pip install -e '.[test]' (check-jsonschema)")
     broken = tmp_path / "broken.yml"
