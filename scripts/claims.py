@@ -1,4 +1,4 @@
-"""How robust is each claim? Run every chapter over seeds and CPU arithmetics; record what its claims saw.
+"""How robust is each claim? Every chapter over seeds and CPU arithmetics, and what its claims saw.
 
     python scripts/claims.py                          # cpu budget, seeds 0-4, every chapter
     python scripts/claims.py --budget smoke --seeds 0 1 --chapters conv_pool
@@ -30,9 +30,9 @@ page ``book/claims.md`` shows ``book/results/claims-BUDGET.json``.
 
 Nothing is lost and nothing half-written is shown: finished runs go to a journal beside the
 results file (``claims-BUDGET.partial.jsonl``); the results file and the page are replaced
-(written aside, then renamed) only when the survey is complete. Ctrl-C stops the survey after
-interrupting the running cell (twice: at once); the previous results stay as they were, and
-``--resume`` goes on from the journal.
+(written aside, then renamed) only when the survey is complete. Ctrl-C stops the survey at once,
+dropping the run of the chapter that was running; the previous results stay as they were, and
+``--resume`` goes on from the journal. A kill leaves the journal, nothing in a temporary folder.
 
 It is a benchmark, not a test: the cpu survey of every chapter over five seeds takes
 about five times a cpu book build. The test suite runs it at smoke size on a test chapter.
@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -185,11 +186,21 @@ def combo_id(kernels: str, threads: int, torch_version: str) -> str:
 def make_combos(kernels: list[str], threads: list[str], pythons: list[str]) -> list[dict]:
     """Every combination of the axes, each probed: what it sets and what the kernel gets."""
     combos = []
-    for python in pythons:
+    for given in pythons:
+        # an absolute path: the chapters' kernels start in chapters/, not where this ran
+        python = shutil.which(given) if os.sep not in given else str(Path(given).absolute())
+        if python is None or not Path(python).is_file():
+            raise SystemExit(f"claims.py: --python {given}: no such interpreter")
+        if Path(python).resolve() == Path(sys.executable).resolve():
+            python = sys.executable
         for k in kernels:
             for t in threads:
                 env = combo_env(k, t)
                 info = probe(python, env)
+                wanted = env.get("ATEN_CPU_CAPABILITY")
+                if wanted and info["capability"].lower() != wanted.lower():
+                    print(f"claims.py: --kernels {k}: PyTorch uses {info['capability']} here "
+                          f"(this CPU lacks {wanted}); recorded as such", file=sys.stderr)
                 combos.append({
                     "id": combo_id(k, info["threads"], info["torch"]), "kernels": k,
                     "threads": t, "torch_threads": info["threads"],
@@ -226,20 +237,22 @@ def _signal_kernel(km, signum: int) -> None:
 
 
 def _on_signal(signum, frame=None):
-    """First Ctrl-C: interrupt the running cell and stop after it. Second (or SIGTERM): now.
+    """Ctrl-C or SIGTERM: stop the survey now; a second Ctrl-C stops even the waiting.
 
-    Installed for the process and, while a chapter runs, in nbclient's event loop (nbclient
-    puts a handler of its own there that shuts the kernel down and reports a failed cell:
-    the survey then took an interrupt for a failed run and went on).
+    The running chapter's kernel is killed, not interrupted: its run is not kept, so nothing
+    is lost with it, and a chapter may catch an interrupt and go on for minutes (``train_ch6``
+    does, to return the history so far). Installed for the process and, while a chapter runs,
+    in nbclient's event loop, in place of nbclient's own handler (which shut the kernel down
+    and reported a failed cell: the survey then took an interrupt for a failed run, went on
+    with the next one and called the survey complete).
     """
-    if _state["stop"] or signum != signal.SIGINT:
-        _state["stop"] = True
-        _signal_kernel(getattr(_state["client"], "km", None), signal.SIGKILL)
-        raise KeyboardInterrupt
+    again = _state["stop"]
     _state["stop"] = True
-    print("\nclaims.py: stopping: the running cell is interrupted, the finished runs are kept "
-          "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
-    _signal_kernel(getattr(_state["client"], "km", None), signal.SIGINT)
+    _signal_kernel(getattr(_state["client"], "km", None), signal.SIGKILL)
+    if again:
+        raise KeyboardInterrupt
+    print("\nclaims.py: stopping (the running chapter's run is dropped, the finished runs are "
+          "kept; Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
 
 def _install_handlers() -> None:
@@ -352,7 +365,7 @@ def margin_of(value: float, above: float | None, below: float | None) -> float:
     return min(m)
 
 
-def summarise(entries: list[dict], seeds: list[int] | None = None) -> list[dict]:
+def summarise(entries: list[dict]) -> list[dict]:
     """One row per claim: values by combination and seed, spread overall and per combination.
 
     An entry without a ``combo`` (format 1, one machine) counts as combination ``"-"``.
@@ -504,7 +517,8 @@ def bound_text(above, below) -> str:
 # ---------------------------------------------------------------------------------------------
 # Merging results files (another machine's, or format 1's one file per combination)
 
-OLD_NAME = re.compile(r"^(?:claims-)?(?P<budget>smoke|cpu|full)-(?P<kernels>[a-z0-9]+)-t(?P<t>\d+)$")
+OLD_NAME = re.compile(
+    r"^(?:claims-)?(?P<budget>smoke|cpu|full)-(?P<kernels>[a-z0-9]+)-t(?P<t>\d+)$")
 
 
 def load_for_merge(spec: str) -> tuple[dict, list[dict], list[dict]]:
@@ -633,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="replace only these chapters' results in an existing results file")
     parser.add_argument("--resume", action="store_true",
                         help="go on with the interrupted survey of the journal beside --out")
+    parser.add_argument("--partial", action="store_true",
+                        help="write the results of the interrupted survey's finished runs "
+                             "(marked incomplete; the journal stays for --resume)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="FILE[:kernels=K,threads=N]",
                         help="merge results files into --out instead of running anything")
     args = parser.parse_args(argv)
@@ -677,6 +694,20 @@ def main(argv: list[str] | None = None) -> int:
                          f"survey the same or drop --update")
     done_runs: list[dict] = []
     entries: list[dict] = []
+    if args.partial:
+        if not journal.is_file():
+            parser.error(f"--partial: no journal of an interrupted survey at {journal}")
+        old_plan, done_runs, entries = read_journal(journal)
+        if old_plan != plan:
+            parser.error(f"--partial: {journal} was another survey ({old_plan})")
+        done_runs, rows = order_rows(done_runs, summarise(entries))
+        result = {"format": FORMAT, "budget": budget, "seeds": args.seeds,
+                  "date": time.strftime("%Y-%m-%d"), "machine": machine_info(),
+                  "complete": False, "combos": combos, "runs": done_runs, "claims": rows,
+                  "notes": []}
+        write_atomically(out, json.dumps(result, indent=1) + "\n")
+        report(result, out)
+        return 0
     if journal.is_file():
         if not args.resume:
             parser.error(f"{journal} holds an interrupted survey: add --resume to go on with "

@@ -157,6 +157,7 @@ def test_a_bad_budget_names_where_it_came_from(monkeypatch, capsys):
     assert "--budget 'tiny' is not a budget" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # hashes the real data, asks an interpreter where cnncourse is
 def test_the_real_inputs_cover_the_package_and_the_installed_pytorch():
     inputs = build_book.build_inputs("smoke")
     assert "cnncourse/budget.py" in inputs["files"]

@@ -14,11 +14,57 @@ BOOK_WIDTH_PX = 784
 MIN_TEXT_PX = 13  # figure text at least this tall on the page, as the body text is 16 px
 
 
+def _drawn_with(svg: str) -> str | None:
+    """The Matplotlib version an SVG names (its metadata: "Matplotlib v3.11.2, ...")."""
+    found = re.search(r"Matplotlib v([^,<\s]+)", svg)
+    return found.group(1) if found else None
+
+
+def _what_is_drawn(svg: str) -> dict:
+    """An SVG's drawing without its coordinates: every text in order (Matplotlib writes each
+    as a comment), how many paths and groups, and the size. Another Matplotlib release places
+    the same drawing a fraction of a point elsewhere; a changed figure changes these."""
+    size = re.search(r'<svg[^>]*\bwidth="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    return {"texts": re.findall(r"<!-- (.*?) -->", svg),
+            "paths": len(re.findall(r"<path\b", svg)), "groups": len(re.findall(r"<g\b", svg)),
+            "size": (float(size.group(1)), float(size.group(2)))}
+
+
+def figure_drift(drawn: str, committed: str) -> str | None:
+    """Why ``drawn`` is not the committed figure, or None. The same Matplotlib that drew the
+    committed file must draw it byte for byte; another one (the supported range is wide) the
+    same texts and elements at nearly the same size."""
+    if _drawn_with(drawn) == _drawn_with(committed):
+        return None if drawn == committed else "the bytes differ"
+    new, old = _what_is_drawn(drawn), _what_is_drawn(committed)
+    for key in ("texts", "paths", "groups"):
+        if new[key] != old[key]:
+            return f"{key}: {new[key]} != {old[key]}"
+    if any(abs(a - b) > 0.05 * b for a, b in zip(new["size"], old["size"])):
+        return f"size {new['size']} pt, committed {old['size']} pt"
+    return None
+
+
 def test_committed_lenet_figure_is_what_the_script_draws(tmp_path):
     out = tmp_path / "lenet.svg"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "draw_lenet.py"), "--out", str(out)],
                    check=True, capture_output=True)
-    assert out.read_bytes() == SVG.read_bytes(), "run: python scripts/draw_lenet.py"
+    drift = figure_drift(out.read_text(), SVG.read_text())
+    assert drift is None, f"{drift}; run: python scripts/draw_lenet.py"
+
+
+def test_a_changed_figure_is_drift_on_any_matplotlib():
+    committed = SVG.read_text()
+    version = _drawn_with(committed)
+    assert version, "the committed figure names no Matplotlib version"
+    other = committed.replace(f"Matplotlib v{version}", "Matplotlib v0.0.1")
+    assert figure_drift(committed, committed) is None
+    assert figure_drift(other, committed) is None  # another release: the drawing is compared
+    for changed in (committed.replace("<!-- C1 -->", "<!-- C2 -->"),
+                    committed.replace("<path ", "<path data-x='1' ", 1) + "<path d=''/>"):
+        assert figure_drift(changed, committed) == "the bytes differ"
+        assert figure_drift(changed.replace(f"Matplotlib v{version}", "Matplotlib v0.0.1"),
+                            committed) is not None
 
 
 def _svg_width_px(svg: Path) -> float:

@@ -752,7 +752,12 @@ def render(records: list[dict], image_rel: str | None, threads: dict | None = No
         out += ["Median training examples per wall-clock second of each pipeline (data "
                 "loading and the test pass included), both pipelines measured in the same "
                 "run:", "",
-                summary_table(records), ""]
+                summary_table(records), "",
+                "A rate belongs to the machine it names: the CPU rows were measured on an "
+                "Intel Xeon with AVX-512 vector instructions. A laptop CPU without AVX-512, or "
+                "with slower cores, trains the same network several times slower (the README "
+                "gives an AVX2-only AMD machine's times); what carries over is the speed-up "
+                "column, both pipelines on one machine in one run.", ""]
         if image_rel:
             # an image, not a numbered figure: Sphinx numbers figures across the whole
             # book, so this page's only figure would not be "Fig. 1"
