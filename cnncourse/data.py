@@ -590,6 +590,40 @@ def _subset(X: torch.Tensor, y: torch.Tensor, size: int | None, seed: int):
     return X[idx], y[idx]
 
 
+def _load_arguments(batch_size, resize, subset, test_subset, download, seed, device):
+    """``load_data_fashion_mnist``'s arguments checked before any data is read:
+    ``(batch_size, seed, device)`` as plain values, or a ValueError naming the argument."""
+    batch_size = _positive_int("batch_size", batch_size, " (images per batch, e.g. 256)")
+    _check_batch_memory(batch_size, _size_pair("resize", resize))
+    for name, size in (("subset", subset), ("test_subset", test_subset)):
+        if size is not None:
+            _positive_int(name, size, " (a number of examples to keep; None keeps them all)")
+    if seed is None:
+        seed = run_seed()
+    try:  # numpy and torch integers are integers too (np.int64 from np.arange, say)
+        if isinstance(seed, bool):
+            raise TypeError
+        seed = operator.index(seed)
+    except TypeError:
+        raise ValueError(f"seed must be an integer, not {type(seed).__name__} {seed!r}") from None
+    if not isinstance(download, bool):
+        raise ValueError(f"download must be True or False, not {download!r}")
+    if device is not None:
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device {device!r} is not a device: use e.g. 'cpu', 'cuda' or "
+                             f"d2l.try_gpu() ({err})") from None
+    return batch_size, seed, device
+
+
+def _at_most(name: str, size: int | None, available: int) -> None:
+    """A subset of more examples than there are is a mistake to name, not to cut silently."""
+    if size is not None and size > available:
+        raise ValueError(f"{name}={size} asks for more examples than the {available:,} there "
+                         f"are; pass at most {available}, or None to keep them all.")
+
+
 def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | None = None, *,
                             root: str | os.PathLike | None = None,
                             device: torch.device | str | None = None,
@@ -607,35 +641,12 @@ def load_data_fashion_mnist(batch_size: int, resize: int | tuple[int, int] | Non
     varies the data order as well as the initial weights. Impossible arguments
     raise a ``ValueError`` naming the argument here, before any data is read.
     """
-    batch_size = _positive_int("batch_size", batch_size, " (images per batch, e.g. 256)")
-    _size_pair("resize", resize)
-    for name, size in (("subset", subset), ("test_subset", test_subset)):
-        if size is not None:
-            _positive_int(name, size, " (a number of examples to keep; None keeps them all)")
-    if seed is None:
-        seed = run_seed()
-    try:  # numpy and torch integers are integers too (np.int64 from np.arange, say)
-        if isinstance(seed, bool):
-            raise TypeError
-        seed = operator.index(seed)
-    except TypeError:
-        raise ValueError(f"seed must be an integer, not {type(seed).__name__} {seed!r}") from None
-    _check_batch_memory(batch_size, _size_pair("resize", resize))
-    if not isinstance(download, bool):
-        raise ValueError(f"download must be True or False, not {download!r}")
-    if device is not None:
-        try:
-            device = torch.device(device)
-        except (RuntimeError, TypeError) as err:
-            raise ValueError(f"device {device!r} is not a device: use e.g. 'cpu', 'cuda' or "
-                             f"d2l.try_gpu() ({err})") from None
+    batch_size, seed, device = _load_arguments(batch_size, resize, subset, test_subset,
+                                               download, seed, device)
     Xtr, ytr = read_fashion_mnist("train", root, download)
     Xte, yte = read_fashion_mnist("test", root, download)
-    for name, size, split in (("subset", subset, ytr), ("test_subset", test_subset, yte)):
-        if size is not None and size > len(split):
-            raise ValueError(f"{name}={size} asks for more examples than the "
-                             f"{len(split):,} there are; pass at most {len(split)}, or None "
-                             "to keep them all.")
+    _at_most("subset", subset, len(ytr))
+    _at_most("test_subset", test_subset, len(yte))
     Xtr, ytr = _subset(Xtr, ytr, subset, seed)
     Xte, yte = _subset(Xte, yte, test_subset, seed + 1)
     n_cls = len(FASHION_MNIST_LABELS)

@@ -2,7 +2,7 @@
 
 ``train_ch6``'s loop is d2l's; everything that makes it faster is a decision taken here,
 before the first batch, and kept in ``TrainHistory.plan`` so that scripts and benchmarks
-read what was done instead of guessing it:
+read what was done instead of guessing it. ``cnncourse.step.speed_up`` carries it out:
 
 * ``mixed_precision``: bf16 autocast for the forward pass and the loss (default: CUDA only);
 * ``channels_last``: the NHWC memory format for the model and every 4-d batch (default:
@@ -20,18 +20,15 @@ import numbers
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
-from .evaluate import accuracy, move_loader
-from .step import GraphedTrainStep, TrainStep, graph_capturable
+from .step import graph_capturable
 
-__all__ = ["RunPlan", "limit_cpu_threads"]
+__all__ = ["RunPlan", "limit_cpu_threads", "make_optimizer"]
 
 _GRAPH_CHOICES = (True, False, "auto")
-_STACK = 4  # warnings point at the caller of train_ch6 (through applied() and contextlib)
 
 
 @dataclass
@@ -79,58 +76,13 @@ class RunPlan:
         """The plan as plain values (for a JSON record)."""
         return asdict(self)
 
-    def batches(self, data_iter: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches of ``data_iter`` on the plan's device, in its memory format."""
-        device = torch.device(self.device)
-        move_loader(data_iter, device)  # a TensorLoader moves its whole data set once
-        for X, y in data_iter:
-            X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if self.channels_last and X.ndim == 4:
-                X = X.contiguous(memory_format=torch.channels_last)
-            yield X, y
-
-    @contextlib.contextmanager
-    def applied(self, net: nn.Module, loss: Callable, optimizer, lr: float, history=None):
-        """Within the block: ``net`` on the device, a training step, the CPU threads set.
-
-        Yields the ``TrainStep`` (or ``GraphedTrainStep``) that trains one batch. On the
-        way out the threads are restored, and ``history`` (a ``TrainHistory``) gets what
-        only the run can tell: CUDA graph replays, compile time, peak GPU memory.
-        """
-        device = torch.device(self.device)
-        net.to(device)
-        if self.channels_last:
-            net.to(memory_format=torch.channels_last)
-        opt = make_optimizer(optimizer, net, lr, capturable=self.cuda_graph)
-        self.settle_cuda_graph(opt)
-        train_net = _compiled(net) if self.compile else net
-        if self.cuda_graph:
-            step = GraphedTrainStep(train_net, loss, opt, device, accuracy, self.mixed_precision,
-                                    warn_on_failure=self.graph_required)
-        else:
-            step = TrainStep(train_net, loss, opt, device, accuracy, self.mixed_precision)
-        if train_net is not net:
-            step.uncompiled = net
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        try:
-            with limit_cpu_threads(device, self.cpu_threads):
-                yield step
-        finally:
-            if history is not None:
-                history.cuda_graph_replays = getattr(step, "replays", 0)
-                history.cuda_graph_failed = getattr(step, "failed", None)
-                history.compiled, history.compile_seconds = step.compiled, step.compile_seconds
-                if device.type == "cuda":
-                    history.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
-
-    def settle_cuda_graph(self, optimizer: torch.optim.Optimizer, stacklevel: int = _STACK + 1
-                          ) -> bool:
+    def settle_cuda_graph(self, optimizer: torch.optim.Optimizer, stacklevel: int = 4) -> bool:
         """Keep ``cuda_graph`` only if ``optimizer`` can be recorded; returns the decision.
 
         Under ``'auto'`` an optimizer without ``capturable=True`` (e.g. a ready-made
         ``torch.optim.Adam``) means eager steps without a word (a chapter must not print
-        warnings); an explicit ``cuda_graph=True`` says why it cannot be honoured.
+        warnings); an explicit ``cuda_graph=True`` says why it cannot be honoured (the
+        warning points ``stacklevel`` frames up: the caller of ``train_ch6``).
         """
         if self.cuda_graph and not graph_capturable(optimizer):
             self.cuda_graph = False
@@ -186,7 +138,11 @@ def limit_cpu_threads(device, cpu_threads: int | None = None):
 
 def make_optimizer(optimizer, net: nn.Module, lr: float | None,
                    capturable: bool = False) -> torch.optim.Optimizer:
-    """``optimizer`` as an Optimizer: one already made, a factory ``(params, lr)``, or a name."""
+    """``optimizer`` as an Optimizer: one already made, a factory ``(params, lr)``, or a name.
+
+    One already made keeps its own learning rate (``check_arguments`` made sure that
+    ``lr`` is that rate, or None).
+    """
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if callable(optimizer):
@@ -198,14 +154,3 @@ def make_optimizer(optimizer, net: nn.Module, lr: float | None,
         return torch.optim.Adam(net.parameters(), lr=lr, capturable=capturable)
     raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd', 'adam', an Optimizer "
                      "or a function (params, lr) -> Optimizer")
-
-
-def _compiled(net: nn.Module) -> nn.Module:
-    """``torch.compile(net)``, or ``net`` itself (with a warning) where this PyTorch cannot."""
-    try:
-        return torch.compile(net)
-    except Exception as err:  # noqa: BLE001 -- e.g. a Python version torch.compile lacks
-        why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        warnings.warn(f"compile=True, but torch.compile is not available here ({why}); "
-                      "training without it.", RuntimeWarning, stacklevel=_STACK + 1)
-        return net

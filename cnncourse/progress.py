@@ -174,6 +174,7 @@ class TrainingDisplay:
                  verbose: bool = True, progress: bool | float = True) -> None:
         self.verbose = verbose
         self.num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
+        self.batch_size = getattr(train_iter, "batch_size", None)  # for advice on memory
         self.animator = Animator(xlabel="epoch", xlim=[0, num_epochs],
                                  legend=["train loss", "train acc", "test acc"]) if animate else None
         self.bar = None
@@ -192,16 +193,19 @@ class TrainingDisplay:
         if self.bar is not None:
             self.bar.start(epoch)
 
-    def batch(self, examples: int, step) -> None:
-        """One batch of ``examples`` is trained; ``step.means()`` gives the curves' points."""
+    def batch(self, examples: int, metric) -> None:
+        """One batch of ``examples`` is trained; ``metric`` holds the epoch's sums so far
+        (loss, correct predictions, examples), from which the curves take their points."""
         self._batch += 1
         if self.bar is not None:
             self.bar.update(examples)
         n = self.num_batches
         if self.animator is not None and n and (self._batch % max(n // 5, 1) == 0
                                                 or self._batch == n):
-            loss, acc = step.means()  # five host syncs per epoch, not one per batch
-            self.animator.add(self._epoch + self._batch / n, (loss, acc, None))
+            # five host syncs per epoch, not one per batch
+            count = metric[2]
+            self.animator.add(self._epoch + self._batch / n,
+                              (float(metric[0]) / count, float(metric[1]) / count, None))
 
     def epoch_end(self, history) -> None:
         if self.bar is not None:

@@ -38,8 +38,8 @@ class Accumulator:
     """Sum ``n`` running totals (d2l-compatible).
 
     Values may be tensors: adding device tensors keeps the sum on the device, with no
-    host sync until a total is read. ``train_ch6`` itself keeps its sums in
-    ``cnncourse.step.TrainStep``, which adds in place, as a CUDA graph needs.
+    host sync until a total is read. ``train_ch6`` sums its loss and correct predictions
+    so, and reads them once per epoch.
     """
 
     def __init__(self, n: int) -> None:

@@ -1,16 +1,18 @@
 """d2l's training loop, ``train_ch6``, and what it returns, ``TrainHistory``.
 
 Same names, positional signature, defaults and closing lines as d2l, so d2l code runs
-unchanged. The loop itself stays d2l's; the rest lives in one module per job:
+unchanged. The loop is d2l's and reads as such: device, ``net.to``, optimiser, loss, the
+epoch and batch loops, the evaluation and the record are lines of ``train_ch6`` itself.
+The rest lives in one module per job:
 
-* ``cnncourse.plan``: how the run is made fast (bf16 autocast, channels-last, a CUDA
-  graph, ``torch.compile``, CPU threads), decided once and kept in ``history.plan``;
-* ``cnncourse.step``: one training step (forward, loss, backward, update), with the loss
-  and accuracy summed on the device, so there is no host sync per batch;
+* ``cnncourse.plan``: which speed-ups this device gets (bf16 autocast, channels-last, a
+  CUDA graph, ``torch.compile``, CPU threads), decided once and kept in ``history.plan``;
+* ``cnncourse.step``: ``speed_up``, the one line that swaps the plain step for a fast one
+  that trains the same way;
 * ``cnncourse.evaluate``: ``accuracy``, ``evaluate_accuracy_gpu``, ``evaluate_loss``
   (also importable from here, as before);
 * ``cnncourse.progress``: the curves, the progress bar and the printed lines;
-* ``cnncourse.checks``: clear errors for bad input.
+* ``cnncourse.checks``: clear errors for bad input, before the model is touched.
 
 What a learner gets beyond d2l: the per-epoch history, returned (and kept when you press
 Ctrl-C, or attached to the error when the loss diverges); examples/sec over the whole
@@ -18,6 +20,7 @@ epoch you wait for (data and test pass included); errors that say what to change
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -27,10 +30,11 @@ from torch import nn
 from .budget import budget
 from .checks import check_arguments, optimizer_lrs
 from .device import try_gpu
-from .evaluate import accuracy, evaluate_accuracy_gpu, evaluate_loss
-from .plan import RunPlan, limit_cpu_threads
+from .evaluate import accuracy, evaluate_accuracy_gpu, evaluate_loss, move_loader
+from .plan import RunPlan, limit_cpu_threads, make_optimizer
 from .progress import TrainingDisplay
-from .timing import Timer
+from .step import speed_up
+from .timing import Accumulator, Timer
 
 __all__ = [
     "DivergenceError",
@@ -90,12 +94,28 @@ class TrainHistory:
 
     def add_epoch(self, train_loss: float, train_acc: float, test_acc: float, seconds: float,
                   num_train_examples: int) -> None:
-        """Record one finished epoch."""
+        """Record one finished epoch (and, on CUDA, the peak GPU memory so far)."""
         self.train_loss.append(train_loss)
         self.train_acc.append(train_acc)
         self.test_acc.append(test_acc)
         self.epoch_seconds.append(seconds)
-        self.num_train_examples = num_train_examples
+        self.num_train_examples = int(num_train_examples)
+        if self.device.startswith("cuda"):
+            self.peak_memory_bytes = torch.cuda.max_memory_allocated(self.device)
+
+    def epoch_means(self, metric: Accumulator, epoch: int,
+                    optimizer: torch.optim.Optimizer) -> tuple[float, float]:
+        """Mean loss and accuracy of an epoch's sums (loss, correct, examples), checked.
+
+        Reads the device once. An epoch without a batch, or a loss that became NaN, stops
+        training with advice (and this history).
+        """
+        if metric[2] == 0:
+            raise ValueError("no training batch in this epoch: the training data iterator "
+                             "yielded nothing (a one-shot iterable is empty the second time)")
+        train_loss = float(metric[0]) / metric[2]
+        self.check_finite(train_loss, epoch, optimizer)
+        return train_loss, float(metric[1]) / metric[2]
 
     def check_finite(self, train_loss: float, epoch: int,
                      optimizer: torch.optim.Optimizer) -> None:
@@ -132,56 +152,88 @@ def init_weights(m: nn.Module, kind: str = "xavier") -> None:
 
 
 def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epochs: int,
-              lr: float, device=None, *, optimizer=None, init: str | None = "xavier",
+              lr: float | None, device=None, *, optimizer=None, init: str | None = "xavier",
               loss: Callable | None = None, animate: bool = True, verbose: bool = True,
               progress: bool | float = True, **speed) -> TrainHistory:
     """Train a classifier, print d2l's closing lines and return a ``TrainHistory``.
 
     The six positional arguments and the defaults (Xavier-uniform init, SGD, cross-entropy
-    loss) are d2l's. ``optimizer`` ('sgd', 'adam', an Optimizer or a function (params, lr)),
-    ``init`` ('kaiming', or None to keep PyTorch's) and ``loss`` replace them; ``animate``
-    (curves), ``verbose`` (any output) and ``progress`` (a bar in epochs longer than 5 s,
-    or than the seconds given) choose what is shown. ``speed`` takes ``mixed_precision``,
-    ``channels_last``, ``cuda_graph``, ``compile`` and ``cpu_threads``: see ``RunPlan``.
+    loss) are d2l's. ``optimizer`` ('sgd', 'adam', a function (params, lr), or an Optimizer
+    already made, whose own lr must be ``lr``, or pass lr=None), ``init`` ('kaiming', or
+    None to keep the weights) and ``loss`` replace them; ``animate`` (curves), ``verbose``
+    (any output) and ``progress`` (a bar in epochs longer than 5 s, or than the seconds
+    given) choose what is shown. ``speed`` takes ``mixed_precision``, ``channels_last``,
+    ``cuda_graph``, ``compile`` and ``cpu_threads``: see ``RunPlan``.
     """
     device = torch.device(device) if device is not None else try_gpu()
-    check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init)
-    plan = RunPlan.decide(device, **speed)  # how to go fast here, decided once
+    check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init)  # all first
+    plan = RunPlan.decide(device, **speed)  # which speed-ups this device gets
     history = TrainHistory(device=str(device), budget=str(budget()), plan=plan)
     view = TrainingDisplay(num_epochs, train_iter, animate, verbose, progress)
-    view.start(history)
-    try:
+    with _kept(history, view):  # Ctrl-C returns the epochs so far; an error carries them
         if init is not None:
             net.apply(lambda m: init_weights(m, init))
+        net.to(device)
+        move_loader(train_iter, device)  # a TensorLoader moves its whole data set once
+        optimizer = make_optimizer(optimizer, net, lr, capturable=plan.cuda_graph)
         loss = nn.CrossEntropyLoss() if loss is None else loss
+
+        def train_step(X, y):
+            optimizer.zero_grad()
+            y_hat = net(X)
+            l = loss(y_hat, y)
+            l.backward()
+            optimizer.step()
+            return l, y_hat
+
+        # the same step, made fast for this device (channels-last, autocast, CUDA graph)
+        step = speed_up(train_step, net, loss, optimizer, plan, history)
         timer = Timer()
-        with plan.applied(net, loss, optimizer, lr, history) as step:
-            for epoch in range(num_epochs):
-                timer.start()
-                net.train()
-                step.reset()  # the sums of loss and correct predictions, kept on the device
-                view.epoch_start(epoch)
-                for X, y in plan.batches(train_iter):  # on the device, in the plan's layout
-                    step(X, y)  # forward, loss, backward, optimizer step (TrainStep.train_batch)
-                    view.batch(X.shape[0], step)
-                train_loss, train_acc = step.means()
-                history.check_finite(train_loss, epoch, step.optimizer)  # NaN: stop, keep
-                # exactly what a learner's own evaluate_accuracy_gpu(net, test_iter) returns
-                test_acc = evaluate_accuracy_gpu(net, test_iter, device)
-                history.add_epoch(train_loss, train_acc, test_acc, timer.stop(), step.count)
-                view.epoch_end(history)
+        for epoch in range(num_epochs):
+            timer.start()
+            net.train()
+            metric = Accumulator(3)  # sums of loss, correct predictions, examples
+            view.epoch_start(epoch)
+            for X, y in train_iter:
+                X, y = X.to(device), y.to(device)
+                l, y_hat = step(X, y)
+                with torch.no_grad():  # the sums stay on the device: no wait per batch
+                    metric.add(l * X.shape[0], accuracy(y_hat, y), X.shape[0])
+                view.batch(X.shape[0], metric)
+            train_loss, train_acc = history.epoch_means(metric, epoch, optimizer)
+            test_acc = evaluate_accuracy_gpu(net, test_iter, device)
+            history.add_epoch(train_loss, train_acc, test_acc, timer.stop(), metric[2])
+            view.epoch_end(history)
+    return history
+
+
+@contextlib.contextmanager
+def _kept(history: TrainHistory, view: TrainingDisplay):
+    """Around ``train_ch6``'s loop: nothing lost, the threads chosen, the closing lines.
+
+    Ctrl-C ends the run and ``train_ch6`` returns the finished epochs; any other error
+    leaves with them in ``err.history``; a CUDA out-of-memory error becomes advice. The
+    plan's CPU threads hold inside and are restored after; the GPU's peak memory is
+    counted from here.
+    """
+    plan = history.plan
+    device = torch.device(plan.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    view.start(history)
+    try:
+        with limit_cpu_threads(device, plan.cpu_threads):
+            yield
     except KeyboardInterrupt:
         history.interrupted = True
         view.interrupted(history)
     except torch.cuda.OutOfMemoryError as err:
-        raise _with_history(RuntimeError(_oom_message(
-            err, getattr(train_iter, "batch_size", None))), history) from err
+        raise _with_history(RuntimeError(_oom_message(err, view.batch_size)), history) from err
     except Exception as err:
         raise _with_history(err, history)
     finally:
         view.close()
     view.summary(history)
-    return history
 
 
 def _with_history(err: BaseException, history: TrainHistory) -> BaseException:

@@ -1,11 +1,13 @@
-"""The training step behind train_ch6: eager, and recorded as a CUDA graph.
+"""The training step behind train_ch6: the plain one, the fast one, and the one recorded
+as a CUDA graph.
 
 A CPU cannot record CUDA graphs, so ``RecordedOnCPU`` swaps the three CUDA-specific
-pieces of ``GraphedTrainStep`` for stand-ins that keep a graph's contract: recording
-runs nothing, and a replay runs the recorded step on the static input tensors. What
-these tests check is everything around the recording -- warm-up, copying batches into
-the static inputs, the eager path for other shapes, the sums, the fallback when
-recording fails. That the real recording works needs a GPU (see benchmarks/).
+pieces of ``GraphedStep`` for stand-ins that keep a graph's contract: recording
+runs nothing, and a replay runs the recorded step on the static input tensors and
+leaves its results in ``static_out``. What these tests check is everything around the
+recording -- warm-up, copying batches into the static inputs, the eager path for other
+shapes, the outputs, the fallback when recording fails. That the real recording works
+needs a GPU (see benchmarks/).
 """
 from __future__ import annotations
 
@@ -18,19 +20,22 @@ from torch import nn
 
 import cnncourse
 from cnncourse.models.lenet import lenet
-from cnncourse.step import GraphedTrainStep, TrainStep, graph_capturable
+from cnncourse.step import FastStep, GraphedStep, graph_capturable
 
 
-class RecordedOnCPU(GraphedTrainStep):
+class RecordedOnCPU(GraphedStep):
     def _side_stream(self):
         return contextlib.nullcontext()
 
     def _record(self, body):
         self.recorded = getattr(self, "recorded", 0) + 1
-        return body  # recording runs nothing; replay() runs the body on static_X/static_y
+
+        def replay():  # recording ran nothing; a replay runs the body on static_X/static_y
+            self.static_out = body()
+        return replay
 
 
-class FailsToRecord(GraphedTrainStep):
+class FailsToRecord(GraphedStep):
     def _side_stream(self):
         return contextlib.nullcontext()
 
@@ -51,15 +56,26 @@ def _batches(n=70, batch=16, seed=1):
     return [(X[i:i + batch], y[i:i + batch]) for i in range(0, n, batch)]
 
 
-def _train(step_cls, make_opt, epochs=2):
+def _fast(net, opt, **kw):
+    return FastStep(net, nn.CrossEntropyLoss(), opt, "cpu", **kw)
+
+
+def _train(graph_cls, make_opt, epochs=2, **kw):
+    """Train ``_net()`` with a FastStep (wrapped in ``graph_cls`` unless None); the sums
+    of each epoch (loss x examples, correct, examples), as train_ch6's loop adds them."""
     net = _net()
-    step = step_cls(net, nn.CrossEntropyLoss(), make_opt(net), "cpu", cnncourse.accuracy)
+    step = _fast(net, make_opt(net))
+    if graph_cls is not None:
+        step = graph_cls(step, **kw)
     sums = []
     for _ in range(epochs):
-        step.reset()
+        loss_sum, correct, count = 0.0, 0, 0
         for X, y in _batches():
-            step(X, y)
-        sums.append((float(step.loss_sum), int(step.correct), step.count))
+            l, y_hat = step(X, y)
+            loss_sum += float(l) * X.shape[0]
+            correct += int(cnncourse.accuracy(y_hat, y))
+            count += X.shape[0]
+        sums.append((loss_sum, correct, count))
     return net, step, sums
 
 
@@ -71,7 +87,7 @@ OPTIMIZERS = {
 
 @pytest.mark.parametrize("opt", OPTIMIZERS)
 def test_recorded_step_trains_exactly_like_the_eager_one(opt):
-    eager_net, _, eager_sums = _train(TrainStep, OPTIMIZERS[opt])
+    eager_net, _, eager_sums = _train(None, OPTIMIZERS[opt])
     graph_net, step, graph_sums = _train(RecordedOnCPU, OPTIMIZERS[opt])
     for a, b in zip(eager_net.parameters(), graph_net.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -88,8 +104,7 @@ def test_weights_move_on_every_replay():
     # a graph replays the optimiser step too: a replay that left the weights alone
     # would still give plausible sums, so look at the weights themselves
     net = _net()
-    step = RecordedOnCPU(net, nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.5),
-                         "cpu", cnncourse.accuracy)
+    step = RecordedOnCPU(_fast(net, torch.optim.SGD(net.parameters(), lr=0.5)))
     batches = _batches()[:4]
     for X, y in batches:  # 3 warm-up steps, then the recording and its first replay
         step(X, y)
@@ -101,7 +116,7 @@ def test_weights_move_on_every_replay():
 
 
 def test_a_step_that_cannot_be_recorded_warns_and_trains_eagerly():
-    eager_net, _, eager_sums = _train(TrainStep, OPTIMIZERS["sgd"])
+    eager_net, _, eager_sums = _train(None, OPTIMIZERS["sgd"])
     with pytest.warns(RuntimeWarning, match="could not record.*CUDA graph.*cuda_graph=False"):
         net, step, sums = _train(FailsToRecord, OPTIMIZERS["sgd"])
     assert step.failed.startswith("RuntimeError: operation not permitted")
@@ -194,13 +209,46 @@ def test_cuda_graph_rejects_other_values():
 
 
 def test_a_failed_recording_under_auto_trains_eagerly_without_a_warning():
-    eager_net, _, eager_sums = _train(TrainStep, OPTIMIZERS["sgd"])
-    net = _net()
-    step = FailsToRecord(net, nn.CrossEntropyLoss(), OPTIMIZERS["sgd"](net), "cpu",
-                         cnncourse.accuracy, warn_on_failure=False)
+    eager_net, _, eager_sums = _train(None, OPTIMIZERS["sgd"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for X, y in _batches():
-            step(X, y)
+        net, step, sums = _train(FailsToRecord, OPTIMIZERS["sgd"], warn_on_failure=False)
     assert step.failed.startswith("RuntimeError: operation not permitted")
-    assert step.replays == 0 and step.count == 70
+    assert step.replays == 0 and sums == eager_sums
+
+
+def test_the_fast_step_trains_as_the_plain_one_does():
+    """The swap changes how the arithmetic is laid out, not what is trained: train_ch6 with
+    every speed-up off (its plain five-line step) and with the CPU's default (channels-last,
+    through FastStep) reach the same losses and the same weights."""
+    runs, nets = {}, {}
+    for name, speed in (("plain", dict(channels_last=False)), ("fast", {})):
+        torch.manual_seed(0)
+        nets[name] = net = _net()
+        X = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+        loader = cnncourse.TensorLoader((X[:, 0] * 255).to(torch.uint8), torch.arange(64) % 10,
+                                        16, shuffle=True, num_classes=10)
+        hist = cnncourse.train_ch6(net, loader, loader, 2, 0.3, "cpu", animate=False,
+                                   verbose=False, **speed)
+        runs[name] = hist
+    assert runs["plain"].plan.channels_last is False and runs["fast"].plan.channels_last
+    assert runs["fast"].train_loss == pytest.approx(runs["plain"].train_loss, rel=1e-5)
+    assert runs["fast"].test_acc == runs["plain"].test_acc
+    for a, b in zip(nets["plain"].parameters(), nets["fast"].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_speed_up_returns_the_plain_step_when_the_plan_asks_for_nothing():
+    from cnncourse.plan import RunPlan
+    from cnncourse.step import speed_up
+
+    net = _net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+
+    def plain(X, y):
+        return None
+
+    nothing = RunPlan.decide("cpu", channels_last=False)
+    assert speed_up(plain, net, nn.CrossEntropyLoss(), opt, nothing) is plain
+    fast = speed_up(plain, net, nn.CrossEntropyLoss(), opt, RunPlan.decide("cpu"))
+    assert isinstance(fast, FastStep) and fast.channels_last and not fast.mixed_precision

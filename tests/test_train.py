@@ -604,3 +604,23 @@ def test_evaluating_a_model_in_another_precision_is_named(dtype):
     # a float64 model on float64 data is consistent: evaluated, not refused
     X64 = [(torch.rand(4, 1, 28, 28, dtype=torch.float64), torch.arange(4))]
     assert 0 <= cnncourse.evaluate_accuracy_gpu(small_net().double(), X64) <= 1
+
+
+def test_the_loop_the_lenet_page_shows_is_in_plain_sight():
+    """The LeNet page includes train_ch6 whole and says a reader sees the loop in it: the
+    device, net.to, the optimiser, the loss, the epoch and batch loops, the step, the
+    evaluation and the record are lines of its body, in that order, and the speed-ups come
+    in as one swap of the step after the plain one (not hidden in a helper)."""
+    import inspect
+
+    body = inspect.getsource(cnncourse.train_ch6)
+    lines = ["device = ", "net.apply(", "net.to(device)", "optimizer = make_optimizer(",
+             "loss = nn.CrossEntropyLoss()", "def train_step(X, y):", "optimizer.zero_grad()",
+             "y_hat = net(X)", "l = loss(y_hat, y)", "l.backward()", "optimizer.step()",
+             "step = speed_up(train_step", "for epoch in range(num_epochs):",
+             "for X, y in train_iter:", "l, y_hat = step(X, y)",
+             "evaluate_accuracy_gpu(net, test_iter", "history.add_epoch(", "return history"]
+    at = [body.find(line) for line in lines]
+    assert all(i >= 0 for i in at), [line for line, i in zip(lines, at) if i < 0]
+    assert at == sorted(at), "the lines are out of order"
+    assert len(body.splitlines()) <= 60  # short enough to read whole (d2l's: ~40 lines)
