@@ -88,7 +88,6 @@ SLOW: dict[str, tuple[str, ...]] = {
     # execute notebooks or scripts in kernels or subprocesses
     "test_alexnet.py": ("test_script_smoke_run_writes_what_the_chapter_reads",),
     "test_animator_notebook.py": ("*",),
-    "test_claims.py": ("test_the_survey_runs_a_chapter_per_seed_and_summarises",),
     "test_download.py": ("test_a_download_killed_midway_leaves_the_other_s_file_whole",
                          "test_two_downloads_into_one_folder_both_succeed"),
     "test_figures.py": ("test_committed_lenet_figure_is_what_the_script_draws",),
