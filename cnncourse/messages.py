@@ -78,16 +78,13 @@ class Message:
     ``values`` translates fields whose values are words (``{"which": {"ahead": "领先"}}``);
     ``items`` fields whose values are such words joined by ", " (a list of methods), each
     translated and joined by "、"; ``wrap`` is the width of ``textwrap.fill`` for sentences
-    printed wrapped: the English then matches across its line breaks; ``columns`` names fields
-    printed in a fixed-width column (``f"{name:26}"``), whose translation is padded to the
-    English field's width even where the English filled it exactly.
+    printed wrapped: the English then matches across its line breaks.
     """
     en: str
     zh: str
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     wrap: int = 0
     items: dict[str, dict[str, str]] = field(default_factory=dict)
-    columns: tuple[str, ...] = ()
 
     @cached_property
     def pattern(self) -> re.Pattern:
@@ -106,8 +103,7 @@ class Message:
         for name, value in m.groupdict().items():
             words = value.strip()
             if words in self.values.get(name, {}):
-                value = _same_width(value, words, self.values[name][words],
-                                    column=name in self.columns)
+                value = _same_width(value, words, self.values[name][words])
             elif name in self.items:
                 parts = _split_known(words, self.items[name])
                 if parts:
@@ -152,10 +148,9 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def _same_width(padded: str, words: str, translation: str, column: bool = False) -> str:
-    """``translation`` padded like ``words`` was in ``padded``, to the same number of columns
-    (a ``column`` field is padded on the right even where the English had no padding)."""
-    if padded == words and not column:
+def _same_width(padded: str, words: str, translation: str) -> str:
+    """``translation`` padded like ``words`` was in ``padded``, to the same number of columns."""
+    if padded == words:
         return translation
     fill = " " * max(_width(padded) - _width(translation), 0)
     return fill + translation if padded.startswith(" ") else translation + fill
@@ -181,7 +176,7 @@ CATALOGUE: list[Message] = [
       "预算：{budget}，设备：{device}，{n} 张训练图像，SGD 学习率 0.9，批量大小 {batch}，"
       "Xavier 初始化，随机种子 {seed}"),
     M("{name} test accuracy after epoch 1: {acc}", "{name} 第 1 轮后的测试准确率：{acc}",
-      values={"name": SCALINGS_ZH}, columns=("name",)),
+      values={"name": SCALINGS_ZH}),
     M("{name} test acc {a} after epoch 1, {b} after {n}, {s} s",
       "{name} 第 1 轮后测试准确率 {a}，第 {n} 轮后 {b}，{s} 秒"),
     # alexnet
@@ -225,8 +220,7 @@ CATALOGUE: list[Message] = [
       "本页刚刚在 {device} 上运行（{budget} 预算）：224×224 的 AlexNet，在 {n} 张图像上训练 {e} 轮，"
       "测试准确率 {t}，每轮 {s} 秒，{x} 样本/秒，GPU 显存峰值 {m}。"),
     M("{name} gap {g} points, train acc {t}, test acc {s}",
-      "{name} 差距 {g} 个百分点，训练准确率 {t}，测试准确率 {s}", values={"name": REGULARISERS_ZH},
-      columns=("name",)),
+      "{name} 差距 {g} 个百分点，训练准确率 {t}，测试准确率 {s}", values={"name": REGULARISERS_ZH}),
     M(" " * 28 + "-> {verdict}", " " * 28 + "-> {verdict}", values={"verdict": VERDICTS_ZH}),
     M("AdamW's decay over the whole run: each weight multiplied by {s} ({n} steps of 1 - {e})",
       "整个运行中 AdamW 的衰减：每个权重共乘以 {s}（{n} 步，每步乘以 1 - {e}）"),
@@ -278,20 +272,13 @@ CATALOGUE: list[Message] = [
       "训练像素（{n} 张图像），在 [0, 1] 尺度上：均值 {m}，标准差 {s}"),
     M("{name} (x - {a}) / {b}: values in [{lo}, {hi}], mean {m}, standard deviation {s}",
       "{name} (x - {a}) / {b}：取值在 [{lo}, {hi}] 内，均值 {m}，标准差 {s}",
-      values={"name": SCALINGS_ZH}, columns=("name",)),
+      values={"name": SCALINGS_ZH}),
     # interpret
     M("{n} test images; predicted correctly by the seed-{s} networks: {list}",
       "{n} 张测试图像；随机种子 {s} 的网络预测正确的比例：{list}"),
     M("{name}: training moved the first-layer kernels by {a} to {b} of their initial size",
       "{name}：训练使第一层卷积核的变化量达到其初始大小的 {a} 到 {b}"),
     M("linear model: largest |saliency - W[3]| = {x}", "线性模型：|saliency - W[3]| 的最大值 = {x}"),
-    M("{m} LeNet: {a}  ResNet: {b}", "{m} LeNet：{a}  ResNet：{b}",
-      values={"m": METHODS_ZH, "a": {"passes": "通过", "fails": "未通过"},
-              "b": {"passes": "通过", "fails": "未通过"}}, columns=("m", "a")),
-    M("passes: with every weight random, the map's rank correlation with",
-      "通过：权重全部随机化之后，图与训练好的网络的图之间的秩相关"),
-    M("        the trained map is below 0.5 for all 3 seeds",
-      "        在全部 3 个随机种子下都低于 0.5"),
     M("{name}: faster than removing the brightest pixels first: {methods}",
       "{name}：比先移除最亮的像素更快的方法：{methods}", items={"methods": METHODS_ZH}),
     M("{name}: faster than removing the brightest pixels first: ",
@@ -322,11 +309,10 @@ CATALOGUE: list[Message] = [
       "{n} 个批量：损失至多相差 {d}；测试准确率 {a}（PyTorch 的层）和 {b}（我们的实现）"),
     M("seconds per epoch per MFLOP, this run: {list}", "本次运行中每轮秒数除以 MFLOPs：{list}"),
     M("{name} first layer's gradient / last layer's {r}; final test accuracy {a}",
-      "{name} 第一层的梯度 / 最后一层的梯度 {r}；最终测试准确率 {a}", values={"name": NETS_ZH},
-      columns=("name",)),
+      "{name} 第一层的梯度 / 最后一层的梯度 {r}；最终测试准确率 {a}", values={"name": NETS_ZH}),
     M("{name} last-epoch training loss: {a} at 8 layers, {b} at 20 ({hl} at 20)",
       "{name} 最后一轮的训练损失：8 层时 {a}，20 层时 {b}（20 层时{hl}）",
-      values={"name": NETS_ZH, "hl": {"higher": "更高", "lower": "更低"}}, columns=("name",)),
+      values={"name": NETS_ZH, "hl": {"higher": "更高", "lower": "更低"}}),
     M("{pad}20 layers before training: first layer's gradient / last layer's {r}, spread of the "
       "class scores {s} (8 layers: {t})",
       "{pad}训练前的 20 层网络：第一层的梯度 / 最后一层的梯度 {r}，类别分数的分布宽度 {s}"
