@@ -78,13 +78,16 @@ class Message:
     ``values`` translates fields whose values are words (``{"which": {"ahead": "领先"}}``);
     ``items`` fields whose values are such words joined by ", " (a list of methods), each
     translated and joined by "、"; ``wrap`` is the width of ``textwrap.fill`` for sentences
-    printed wrapped: the English then matches across its line breaks.
+    printed wrapped: the English then matches across its line breaks; ``columns`` names fields
+    printed in a fixed-width column (``f"{name:26}"``), whose translation is padded to the
+    English field's width even where the English filled it exactly.
     """
     en: str
     zh: str
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     wrap: int = 0
     items: dict[str, dict[str, str]] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
 
     @cached_property
     def pattern(self) -> re.Pattern:
@@ -103,7 +106,8 @@ class Message:
         for name, value in m.groupdict().items():
             words = value.strip()
             if words in self.values.get(name, {}):
-                value = _same_width(value, words, self.values[name][words])
+                value = _same_width(value, words, self.values[name][words],
+                                    column=name in self.columns)
             elif name in self.items:
                 parts = _split_known(words, self.items[name])
                 if parts:
@@ -148,9 +152,10 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def _same_width(padded: str, words: str, translation: str) -> str:
-    """``translation`` padded like ``words`` was in ``padded``, to the same number of columns."""
-    if padded == words:
+def _same_width(padded: str, words: str, translation: str, column: bool = False) -> str:
+    """``translation`` padded like ``words`` was in ``padded``, to the same number of columns
+    (a ``column`` field is padded on the right even where the English had no padding)."""
+    if padded == words and not column:
         return translation
     fill = " " * max(_width(padded) - _width(translation), 0)
     return fill + translation if padded.startswith(" ") else translation + fill
@@ -176,7 +181,7 @@ CATALOGUE: list[Message] = [
       "预算：{budget}，设备：{device}，{n} 张训练图像，SGD 学习率 0.9，批量大小 {batch}，"
       "Xavier 初始化，随机种子 {seed}"),
     M("{name} test accuracy after epoch 1: {acc}", "{name} 第 1 轮后的测试准确率：{acc}",
-      values={"name": SCALINGS_ZH}),
+      values={"name": SCALINGS_ZH}, columns=("name",)),
     M("{name} test acc {a} after epoch 1, {b} after {n}, {s} s",
       "{name} 第 1 轮后测试准确率 {a}，第 {n} 轮后 {b}，{s} 秒"),
     # alexnet
@@ -220,7 +225,8 @@ CATALOGUE: list[Message] = [
       "本页刚刚在 {device} 上运行（{budget} 预算）：224×224 的 AlexNet，在 {n} 张图像上训练 {e} 轮，"
       "测试准确率 {t}，每轮 {s} 秒，{x} 样本/秒，GPU 显存峰值 {m}。"),
     M("{name} gap {g} points, train acc {t}, test acc {s}",
-      "{name} 差距 {g} 个百分点，训练准确率 {t}，测试准确率 {s}", values={"name": REGULARISERS_ZH}),
+      "{name} 差距 {g} 个百分点，训练准确率 {t}，测试准确率 {s}", values={"name": REGULARISERS_ZH},
+      columns=("name",)),
     M(" " * 28 + "-> {verdict}", " " * 28 + "-> {verdict}", values={"verdict": VERDICTS_ZH}),
     M("AdamW's decay over the whole run: each weight multiplied by {s} ({n} steps of 1 - {e})",
       "整个运行中 AdamW 的衰减：每个权重共乘以 {s}（{n} 步，每步乘以 1 - {e}）"),
@@ -272,7 +278,7 @@ CATALOGUE: list[Message] = [
       "训练像素（{n} 张图像），在 [0, 1] 尺度上：均值 {m}，标准差 {s}"),
     M("{name} (x - {a}) / {b}: values in [{lo}, {hi}], mean {m}, standard deviation {s}",
       "{name} (x - {a}) / {b}：取值在 [{lo}, {hi}] 内，均值 {m}，标准差 {s}",
-      values={"name": SCALINGS_ZH}),
+      values={"name": SCALINGS_ZH}, columns=("name",)),
     # interpret
     M("{n} test images; predicted correctly by the seed-{s} networks: {list}",
       "{n} 张测试图像；随机种子 {s} 的网络预测正确的比例：{list}"),
@@ -309,10 +315,11 @@ CATALOGUE: list[Message] = [
       "{n} 个批量：损失至多相差 {d}；测试准确率 {a}（PyTorch 的层）和 {b}（我们的实现）"),
     M("seconds per epoch per MFLOP, this run: {list}", "本次运行中每轮秒数除以 MFLOPs：{list}"),
     M("{name} first layer's gradient / last layer's {r}; final test accuracy {a}",
-      "{name} 第一层的梯度 / 最后一层的梯度 {r}；最终测试准确率 {a}", values={"name": NETS_ZH}),
+      "{name} 第一层的梯度 / 最后一层的梯度 {r}；最终测试准确率 {a}", values={"name": NETS_ZH},
+      columns=("name",)),
     M("{name} last-epoch training loss: {a} at 8 layers, {b} at 20 ({hl} at 20)",
       "{name} 最后一轮的训练损失：8 层时 {a}，20 层时 {b}（20 层时{hl}）",
-      values={"name": NETS_ZH, "hl": {"higher": "更高", "lower": "更低"}}),
+      values={"name": NETS_ZH, "hl": {"higher": "更高", "lower": "更低"}}, columns=("name",)),
     M("{pad}20 layers before training: first layer's gradient / last layer's {r}, spread of the "
       "class scores {s} (8 layers: {t})",
       "{pad}训练前的 20 层网络：第一层的梯度 / 最后一层的梯度 {r}，类别分数的分布宽度 {s}"

@@ -408,21 +408,10 @@ def term_problems(po_path: Path) -> list[str]:
 
 
 def pages() -> list[str]:
-    """Every page of the English book, from ``_toc.yml`` (root first)."""
-    import yaml
+    """Every page of the English book, from ``_toc.yml`` (root first): the one TOC reader's."""
+    from bookfactory.toc import pages as toc_pages
 
-    toc = yaml.safe_load(TOC.read_text())
-    found = [toc["root"]]
-
-    def walk(node: dict) -> None:
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key, []):
-                if "file" in child:
-                    found.append(child["file"])
-                walk(child)
-
-    walk(toc)
-    return [str(Path(p).with_suffix("")) for p in found]
+    return toc_pages(TOC)
 
 
 @functools.lru_cache(maxsize=1)
