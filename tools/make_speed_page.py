@@ -470,10 +470,12 @@ def sources_section(records: list[dict], threads: dict | None) -> list[str]:
             if eager:
                 pairs.append((eager[0], rec))
     text = ("* **The training step as one CUDA graph** (GPU; `train_ch6`'s default there since "
-            "commit 2002a16): after three warm-up steps, forward, backward, optimiser "
-            "and metrics are recorded once and replayed with a single launch per batch "
+            "commit 2002a16): after three warm-up steps, forward, backward and optimiser "
+            "are recorded once and replayed with a single launch per batch "
             "(`cnncourse/step.py`), so a small network no longer waits for the CPU to launch "
-            "its many small kernels.")
+            "its many small kernels. The measurement below is older than the loop in plain "
+            "sight (2026-12-07): its graph also held the loss and accuracy sums, which now "
+            "run outside it, a few more small launches per batch (not yet measured on a GPU).")
     for eager, graph in pairs:
         e = eager["summary"]["cnncourse"]["examples_per_sec_median"]
         g = graph["summary"]["cnncourse"]["examples_per_sec_median"]
