@@ -12,7 +12,7 @@ with a few tensor ops -- on a GPU that is a handful of kernel launches per batch
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F

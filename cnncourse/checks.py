@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterator
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

@@ -18,7 +18,8 @@ Names follow d2l where d2l has the helper (``corr2d``, ``corr2d_multi_in``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
+from typing import Union
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F

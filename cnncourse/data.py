@@ -29,7 +29,7 @@ import operator
 import os
 import zlib
 from pathlib import Path
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -521,7 +521,7 @@ class TensorLoader:
     def device(self) -> torch.device:
         return self.images.device
 
-    def to(self, device: torch.device | str) -> "TensorLoader":
+    def to(self, device: torch.device | str) -> TensorLoader:
         """Move the whole data set to ``device`` once (in place; returns self)."""
         device = torch.device(device)
         if self.images.device != device:
@@ -577,7 +577,7 @@ class LoaderWrapper:
             raise AttributeError(name)
         return getattr(self.loader, name)
 
-    def to(self, device) -> "LoaderWrapper":
+    def to(self, device) -> LoaderWrapper:
         """Move the wrapped loader's data to ``device`` (returns self, like ``TensorLoader.to``)."""
         self.loader.to(device)
         return self

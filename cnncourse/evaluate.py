@@ -5,7 +5,7 @@ returns: one function, in float32, whether training used autocast or not.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn

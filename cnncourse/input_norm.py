@@ -14,7 +14,7 @@ shift and scale them further:
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -46,7 +46,7 @@ class RunPlan:
     @classmethod
     def decide(cls, device, mixed_precision: bool | None = None,
                channels_last: bool | None = None, cuda_graph: bool | str = "auto",
-               compile: bool = False, cpu_threads: int | None = None) -> "RunPlan":
+               compile: bool = False, cpu_threads: int | None = None) -> RunPlan:
         """The plan for ``device``; ``None`` and ``'auto'`` take the defaults named above.
 
         bf16 autocast pays on CUDA; on a CPU only with native bf16 instructions (a d2l

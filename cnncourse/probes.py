@@ -18,7 +18,7 @@ All image functions work on the last two dimensions, so they take raw
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from .plotting import Animator, in_notebook
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -52,7 +52,7 @@ __all__ = [
 class DivergenceError(FloatingPointError):
     """The training loss became NaN or infinite. ``history`` holds the epochs before."""
 
-    def __init__(self, message: str, history: "TrainHistory") -> None:
+    def __init__(self, message: str, history: TrainHistory) -> None:
         super().__init__(message)
         self.history = history
 

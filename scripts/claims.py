@@ -117,12 +117,9 @@ def stamp_page(page: Path = PAGE, results: Path = RESULTS) -> str:
 
 def chapters_in_toc() -> list[str]:
     """The chapters of ``_toc.yml``, in reading order."""
-    names = []
-    for line in (ROOT / "_toc.yml").read_text().splitlines():
-        line = line.strip()
-        if line.startswith("- file: chapters/"):
-            names.append(line.split("chapters/", 1)[1].strip())
-    return names
+    from bookfactory.toc import chapters
+
+    return chapters(ROOT / "_toc.yml")
 
 
 # ---------------------------------------------------------------------------------------------

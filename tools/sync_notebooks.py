@@ -116,7 +116,7 @@ def _cell_id(i: int, source: str) -> str:
     return hashlib.sha1(f"{i}:{source}".encode()).hexdigest()[:8]
 
 
-def expected_ipynb(md: Path, edition: "i18n.ChineseEdition | None" = None) -> str:
+def expected_ipynb(md: Path, edition: i18n.ChineseEdition | None = None) -> str:
     """The notebook of chapter ``md``; with ``edition``, its translation (tools/i18n.py)."""
     text = md.read_text()
     nb = jupytext.reads(text, fmt="md:myst")
@@ -157,7 +157,7 @@ def edited_cells(ipynb: Path) -> list[int]:
             if c.get("id") != _cell_id(i, "".join(c.get("source", "")))]
 
 
-def editions() -> list[tuple[Path, "i18n.ChineseEdition | None"]]:
+def editions() -> list[tuple[Path, i18n.ChineseEdition | None]]:
     """Every notebook to generate: each chapter's, then its Chinese edition's (chapters/zh_CN/)."""
     chapters = [(md, None) for md in sorted(CHAPTERS.glob("*.md"))]
     return chapters + [(md, i18n.ChineseEdition(md)) for md, _ in chapters]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 

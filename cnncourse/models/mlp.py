@@ -15,7 +15,7 @@ inputs and 10 classes, so ``layer_summary``, ``count_parameters`` and
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 

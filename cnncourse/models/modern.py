@@ -15,7 +15,7 @@ classes, so ``layer_summary``, ``count_parameters`` and ``count_flops`` can walk
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
