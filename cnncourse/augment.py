@@ -28,7 +28,8 @@ def _check_batch(X: torch.Tensor) -> None:
 
 
 def flip_where(X: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mirror left-right the images of ``X`` (B, C, H, W) where the boolean ``mask`` (B,) is true."""
+    """Mirror left-right the images of ``X`` (B, C, H, W) where the boolean ``mask`` (B,)
+    is true."""
     _check_batch(X)
     mask = mask.to(device=X.device, dtype=torch.bool)
     if mask.shape != (X.shape[0],):

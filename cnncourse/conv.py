@@ -18,7 +18,6 @@ Names follow d2l where d2l has the helper (``corr2d``, ``corr2d_multi_in``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -41,7 +40,7 @@ __all__ = [
     "receptive_field",
 ]
 
-IntPair = Union[int, Sequence[int]]
+IntPair = int | Sequence[int]
 
 
 def _pair(v: IntPair, name: str) -> tuple[int, int]:

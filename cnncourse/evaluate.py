@@ -1,4 +1,5 @@
-"""Evaluation: ``accuracy`` of one batch, ``evaluate_accuracy_gpu`` and ``evaluate_loss`` of a data set.
+"""Evaluation: ``accuracy`` of one batch, ``evaluate_accuracy_gpu`` and ``evaluate_loss`` of a
+data set.
 
 ``train_ch6`` reports, every epoch, exactly what ``evaluate_accuracy_gpu(net, test_iter)``
 returns: one function, in float32, whether training used autocast or not.

@@ -42,12 +42,14 @@ CLASS_NAMES_ZH = {
 METHODS_ZH = {"saliency": "显著图", "SmoothGrad": "SmoothGrad", "integrated gradients": "积分梯度",
               "occlusion": "遮挡", "Grad-CAM": "Grad-CAM"}
 # Inputs of the input-scaling experiments (data, lenet).
-SCALINGS_ZH = {"[0, 1] (as loaded)": "[0, 1]（加载时原样）", "[0, 1] (ToTensor)": "[0, 1]（ToTensor）",
+SCALINGS_ZH = {"[0, 1] (as loaded)": "[0, 1]（加载时原样）",
+               "[0, 1] (ToTensor)": "[0, 1]（ToTensor）",
                "centred only": "只中心化", "scaled only": "只缩放",
                "[-1, 1] (Paddle)": "[-1, 1]（Paddle）", "standardised": "标准化"}
 # AlexNet's regularisation experiment: the runs and the verdict on each.
 REGULARISERS_ZH = {"no dropout": "不用丢弃法", "+ weight decay (AdamW)": "+ 权重衰减（AdamW）",
-                   "+ augmentation": "+ 数据增广", "control: Adam's coupled L2": "对照：Adam 耦合的 L2"}
+                   "+ augmentation": "+ 数据增广",
+                   "control: Adam's coupled L2": "对照：Adam 耦合的 L2"}
 VERDICTS_ZH = {
     "no change beyond run-to-run noise": "变化没有超出运行间的噪声",
     "smaller gap, but lower test accuracy: it fits less, not better":
@@ -60,8 +62,10 @@ VERDICTS_ZH = {
     "same gap, higher test accuracy": "差距不变，测试准确率提高",
 }
 # mlp_limits' deep networks, and its models
-DEEP_NETS_ZH = {"sigmoid, default init": "sigmoid，默认初始化", "sigmoid, Xavier init": "sigmoid，Xavier 初始化",
-                "ReLU, default init": "ReLU，默认初始化", "ReLU, Kaiming init": "ReLU，Kaiming 初始化",
+DEEP_NETS_ZH = {"sigmoid, default init": "sigmoid，默认初始化",
+                "sigmoid, Xavier init": "sigmoid，Xavier 初始化",
+                "ReLU, default init": "ReLU，默认初始化",
+                "ReLU, Kaiming init": "ReLU，Kaiming 初始化",
                 "tanh, Xavier init": "tanh，Xavier 初始化"}
 MODELS_ZH = {"CNN, no pooling": "不带池化的 CNN"}
 # cross_entropy's runs
@@ -190,8 +194,10 @@ CATALOGUE: list[Message] = [
     M("10^6 units, training mode: {p} set to zero, mean {m}",
       "10^6 个单元，训练模式：{p} 被置零，均值 {m}"),
     M("{name}: strongest response {a} of {b}", "{name}：最强响应 {a}（全图最大 {b}）"),
-    M("stride {s}: output {shape}, {g} GFLOPs per image", "步幅 {s}：输出 {shape}，每张图像 {g} GFLOPs"),
-    M("conv2 on one GPU: {a} parameters; split: {b}", "conv2 放在一块 GPU 上：{a} 个参数；拆分后：{b}"),
+    M("stride {s}: output {shape}, {g} GFLOPs per image",
+      "步幅 {s}：输出 {shape}，每张图像 {g} GFLOPs"),
+    M("conv2 on one GPU: {a} parameters; split: {b}",
+      "conv2 放在一块 GPU 上：{a} 个参数；拆分后：{b}"),
     M("grouped conv == two separate halves: {v}", "分组卷积 == 分开的两半：{v}"),
     M("throughput: Adam steps of batch {b} on {device} (budget: {budget}), after two warm-up "
       "steps: {n28} timed for the 28×28 models, {n224} for the 224×224 one",
@@ -222,7 +228,8 @@ CATALOGUE: list[Message] = [
       "（fp32 估算 {e} GB）"),
     M("This page just ran on {device} ({budget} budget): AlexNet at 224×224, {e} epoch(s) on "
       "{n} images, test acc {t}, {s} s per epoch, {x} examples/s, peak GPU memory {m}.",
-      "本页刚刚在 {device} 上运行（{budget} 预算）：224×224 的 AlexNet，在 {n} 张图像上训练 {e} 轮，"
+      "本页刚刚在 {device} 上运行（{budget} 预算）：224×224 的 AlexNet，"
+      "在 {n} 张图像上训练 {e} 轮，"
       "测试准确率 {t}，每轮 {s} 秒，{x} 样本/秒，GPU 显存峰值 {m}。"),
     M("{name} gap {g} points, train acc {t}, test acc {s}",
       "{name} 差距 {g} 个百分点，训练准确率 {t}，测试准确率 {s}", values={"name": REGULARISERS_ZH},
@@ -245,7 +252,8 @@ CATALOGUE: list[Message] = [
     M("equal to autograd's: {v}", "与自动微分的结果相同：{v}"),
     M("{n} settings: {f} forward and {b} backward mismatches",
       "{n} 种设置：前向不一致 {f} 处，反向不一致 {b} 处"),
-    M("relative change after a 1-pixel shift, by window size:", "平移 1 个像素后的相对变化，按窗口大小："),
+    M("relative change after a 1-pixel shift, by window size:",
+      "平移 1 个像素后的相对变化，按窗口大小："),
     M("correlation of each first-layer map with:", "第一层每张特征图与下列各图的相关系数："),
     M("map {a} follows the body most closely ({c}); map {b} follows an edge map most, {d} ahead of "
       "its correlation with the body",
@@ -284,7 +292,8 @@ CATALOGUE: list[Message] = [
       "{n} 张测试图像；随机种子 {s} 的网络预测正确的比例：{list}"),
     M("{name}: training moved the first-layer kernels by {a} to {b} of their initial size",
       "{name}：训练使第一层卷积核的变化量达到其初始大小的 {a} 到 {b}"),
-    M("linear model: largest |saliency - W[3]| = {x}", "线性模型：|saliency - W[3]| 的最大值 = {x}"),
+    M("linear model: largest |saliency - W[3]| = {x}",
+      "线性模型：|saliency - W[3]| 的最大值 = {x}"),
     M("{name}: faster than removing the brightest pixels first: {methods}",
       "{name}：比先移除最亮的像素更快的方法：{methods}", items={"methods": METHODS_ZH}),
     M("{name}: faster than removing the brightest pixels first: ",
@@ -299,8 +308,10 @@ CATALOGUE: list[Message] = [
     M("pixel ({r}, {c}) sits at flat position {p}", "像素 ({r}, {c}) 位于展平后的位置 {p}"),
     M("the pixel below, ({r}, {c}), sits at {p}: {d} positions away",
       "它下方的像素 ({r}, {c}) 位于 {p}：相距 {d} 个位置"),
-    M("offsets of its 3x3 neighbourhood in the flat vector:", "它的 3x3 邻域在展平向量中的偏移量："),
-    M("largest difference between the two networks' outputs: {d}", "两个网络输出之间的最大差异：{d}"),
+    M("offsets of its 3x3 neighbourhood in the flat vector:",
+      "它的 3x3 邻域在展平向量中的偏移量："),
+    M("largest difference between the two networks' outputs: {d}",
+      "两个网络输出之间的最大差异：{d}"),
     # modern
     M("{n} training images; epochs: {a} (batch norm), {b} (blocks), {c} (depth)",
       "{n} 张训练图像；轮数：{a}（批量归一化），{b}（块），{c}（深度）"),
@@ -344,7 +355,8 @@ CATALOGUE: list[Message] = [
       wrap=88),
     M("16 maps of 28x28 from a 28x28 image: fully connected {d} weights; local 3x3 windows {l}; "
       "local and shared (a convolution) {s}.",
-      "从一张 28x28 的图像得到 16 张 28x28 的特征图：全连接需要 {d} 个权重；局部 3x3 窗口需要 {l} 个；"
+      "从一张 28x28 的图像得到 16 张 28x28 的特征图：全连接需要 {d} 个权重；"
+      "局部 3x3 窗口需要 {l} 个；"
       "局部且共享（即卷积）只需 {s} 个。", wrap=88),
     M("{h} convolution filters of 10x10 on the 1000x1000 photo: {n} parameters, whatever the "
       "image size (the fully-connected layer had {b}).",
@@ -363,7 +375,8 @@ CATALOGUE: list[Message] = [
     M("2. Weight sharing. The same kernel at every position: {s} weights instead of {l} (local, "
       "unshared) or {d} (dense) for the layer above. The small CNN does {f} FLOPs per parameter "
       "against the MLP's {g}, with {r}x fewer parameters.",
-      "2. 权重共享。每个位置用同一个卷积核：上面那一层只需 {s} 个权重，而不是 {l} 个（局部、不共享）"
+      "2. 权重共享。每个位置用同一个卷积核：上面那一层只需 {s} 个权重，"
+      "而不是 {l} 个（局部、不共享）"
       "或 {d} 个（全连接）。小型 CNN 每个参数做 {f} 次 FLOPs，MLP 只做 {g} 次，"
       "而小型 CNN 的参数量只有 MLP 的 {r} 分之一。", wrap=88),
     M("3. Down-sampling. Pooling shrinks 28x28 to 7x7, so the last layer needs {a} parameters, "

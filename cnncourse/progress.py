@@ -175,8 +175,9 @@ class TrainingDisplay:
         self.verbose = verbose
         self.num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
         self.batch_size = getattr(train_iter, "batch_size", None)  # for advice on memory
-        self.animator = Animator(xlabel="epoch", xlim=[0, num_epochs],
-                                 legend=["train loss", "train acc", "test acc"]) if animate else None
+        self.animator = (Animator(xlabel="epoch", xlim=[0, num_epochs],
+                                  legend=["train loss", "train acc", "test acc"])
+                         if animate else None)
         self.bar = None
         if verbose and progress is not False:
             limit = 5.0 if progress is True else float(progress)

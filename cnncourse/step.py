@@ -84,10 +84,10 @@ class FastStep:
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=self.mixed_precision, cache_enabled=self.autocast_cache):
             y_hat = self.model(self.layout(X))
-            l = self.loss(y_hat, y)
-        l.backward()
+            loss = self.loss(y_hat, y)
+        loss.backward()
         self.optimizer.step()
-        return l.detach(), y_hat.detach()
+        return loss.detach(), y_hat.detach()
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, set_to_none: bool = True):
         if self._first:

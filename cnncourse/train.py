@@ -181,10 +181,10 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
         def train_step(X, y):
             optimizer.zero_grad()
             y_hat = net(X)
-            l = loss(y_hat, y)
-            l.backward()
+            batch_loss = loss(y_hat, y)
+            batch_loss.backward()
             optimizer.step()
-            return l, y_hat
+            return batch_loss, y_hat
 
         # the same step, made fast for this device (channels-last, autocast, CUDA graph)
         step = speed_up(train_step, net, loss, optimizer, plan, history)
@@ -196,9 +196,9 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
             view.epoch_start(epoch)
             for X, y in train_iter:
                 X, y = X.to(device), y.to(device)
-                l, y_hat = step(X, y)
+                batch_loss, y_hat = step(X, y)
                 with torch.no_grad():  # the sums stay on the device: no wait per batch
-                    metric.add(l * X.shape[0], accuracy(y_hat, y), X.shape[0])
+                    metric.add(batch_loss * X.shape[0], accuracy(y_hat, y), X.shape[0])
                 view.batch(X.shape[0], metric)
             train_loss, train_acc = history.epoch_means(metric, epoch, optimizer)
             test_acc = evaluate_accuracy_gpu(net, test_iter, device)
@@ -230,7 +230,8 @@ def _kept(history: TrainHistory, view: TrainingDisplay):
     except torch.cuda.OutOfMemoryError as err:
         raise _with_history(RuntimeError(_oom_message(err, view.batch_size)), history) from err
     except Exception as err:
-        raise _with_history(err, history)
+        _with_history(err, history)  # the same exception, now carrying the epochs so far
+        raise
     finally:
         view.close()
     view.summary(history)

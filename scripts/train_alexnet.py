@@ -9,7 +9,8 @@ trains both models with ``PUBLISHED_SETTINGS`` (Adam, lr 0.001, batch 128, 5 epo
 PyTorch's default init; resize 224 for AlexNet, none for the native-28 model) through
 ``train_ch6`` (its defaults: on CUDA bf16 autocast, channels-last and a CUDA graph; resize
 on the GPU in whole batches) and writes ``cnncourse/results/alexnet_full.json`` (package
-data, so the AlexNet chapter finds it on Colab too): curves, seconds per epoch, examples/sec, peak GPU memory, what ``train_ch6`` did to go fast (its recorded
+data, so the AlexNet chapter finds it on Colab too): curves, seconds per epoch, examples/sec,
+peak GPU memory, what ``train_ch6`` did to go fast (its recorded
 ``history.plan``), the GPU's name, the date and this command. Rebuild the book to show it.
 
 Other budgets run anywhere in seconds or minutes (``smoke``: a few dozen images) and must
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name} ==", flush=True)
         record["runs"][name] = train_one(name, settings, device)
     plan = next(iter(record["runs"].values()))["plan"]  # every run uses train_ch6's defaults
-    record["mixed_precision"], record["channels_last"] = plan["mixed_precision"], plan["channels_last"]
+    record["mixed_precision"] = plan["mixed_precision"]
+    record["channels_last"] = plan["channels_last"]
     record["total_seconds"] = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")

@@ -103,8 +103,8 @@ def test_resize_happens_on_whole_batches():
     batch, _ = next(iter(loader))
     assert batch.shape == (4, 1, 224, 224) and batch.device == X.device
     # a flat image stays flat: interpolation invents no structure
-    flat = TensorLoader(torch.full((2, 28, 28), 51, dtype=torch.uint8), torch.zeros(2, dtype=torch.long),
-                        2, resize=224)
+    flat = TensorLoader(torch.full((2, 28, 28), 51, dtype=torch.uint8),
+                        torch.zeros(2, dtype=torch.long), 2, resize=224)
     torch.testing.assert_close(next(iter(flat))[0], torch.full((2, 1, 224, 224), 0.2))
 
 
@@ -159,8 +159,8 @@ def test_random_crop_is_a_shift_of_the_padded_image(shape, pad, seed):
     padded = F.pad(X, (pad,) * 4)
     H, W = shape[-2:]
     for i in range(shape[0]):
-        assert any(torch.equal(out[i], padded[i, :, t:t + H, l:l + W])
-                   for t in range(2 * pad + 1) for l in range(2 * pad + 1))
+        assert any(torch.equal(out[i], padded[i, :, top:top + H, left:left + W])
+                   for top in range(2 * pad + 1) for left in range(2 * pad + 1))
 
 
 def test_random_choices_are_per_image_and_seeded():
@@ -214,7 +214,8 @@ def test_augmented_loader_seed_repeats_a_run_and_another_seed_varies_it():
 
 # ------------------------------------------------------------------ the recording script
 def _load_script():
-    spec = importlib.util.spec_from_file_location("train_alexnet", ROOT / "scripts" / "train_alexnet.py")
+    spec = importlib.util.spec_from_file_location("train_alexnet",
+                                                  ROOT / "scripts" / "train_alexnet.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -251,5 +252,6 @@ def test_script_smoke_run_writes_what_the_chapter_reads(tmp_path, monkeypatch, c
             assert len(run[key]) == rec["settings"]["num_epochs"]
         assert run["train_examples"] == 16 and run["peak_memory_bytes"] is None
         assert run["memory_estimate_bytes"] > 0 and run["examples_per_sec"] > 0
-    assert rec["runs"]["alexnet_224"]["flops_per_image"] > 200 * rec["runs"]["alexnet_28"]["flops_per_image"]
+    runs = rec["runs"]
+    assert runs["alexnet_224"]["flops_per_image"] > 200 * runs["alexnet_28"]["flops_per_image"]
     assert not list(tmp_path.glob("*.tmp"))

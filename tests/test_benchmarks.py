@@ -280,7 +280,8 @@ def test_thread_benchmark_plumbing(monkeypatch, tmp_path):
             for s, rates in (("quiet", (100, 200, 190)), ("busy", (100, 20, 80)))
             for t, rate in zip((1, 2, None), rates)]
     summary = bench_threads.summarize(runs)
-    assert summary["quiet"]["within_10_percent"] and summary["quiet"]["default_vs_best_fixed"] == 0.95
+    quiet = summary["quiet"]
+    assert quiet["within_10_percent"] and quiet["default_vs_best_fixed"] == 0.95
     assert not summary["busy"]["within_10_percent"]  # 80 is more than 10 % below 100
     assert "changes" not in summary  # no runs: no row
 

@@ -130,7 +130,8 @@ def test_report_downloads_when_no_copy_is_found(monkeypatch, tmp_path):
 # ----------------------------------------------------------------- the download
 needs_debian = pytest.mark.skipif(
     not DEBIAN.is_dir(), reason=f"serves {DEBIAN} as a mirror: apt-get install "
-                                "dataset-fashion-mnist (make test does it as root) enables this test")
+                                "dataset-fashion-mnist (make test does it as root) "
+                                "enables this test")
 
 
 @needs_debian
@@ -203,7 +204,8 @@ def test_a_chapter_runs_on_a_colab_like_machine(tmp_path):
     (site_dir / "machine.pth").write_text("\n".join(_installed_package_dirs()) + "\n")
     (site_dir / "sitecustomize.py").write_text(HIDE)
     (site_dir / "google" / "colab").mkdir(parents=True)
-    (site_dir / "google" / "colab" / "__init__.py").write_text('"""Stand-in for Colab\'s module."""\n')
+    (site_dir / "google" / "colab" / "__init__.py").write_text(
+        '"""Stand-in for Colab\'s module."""\n')
     kernels = tmp_path / "jupyter" / "kernels" / "colab-like"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps({

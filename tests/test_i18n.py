@@ -158,7 +158,8 @@ def test_an_identical_translation_passes_only_when_marked(tmp_path):
 def test_invisible_characters_in_a_translation_are_caught(tmp_path):
     po = tmp_path / "page.po"
     po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
-                  'msgid "cnncourse − d2l, points"\nmsgstr "cnncourse − d2l（百\u2060分\u2060点）"\n')
+                  'msgid "cnncourse − d2l, points"\n'
+                  'msgstr "cnncourse − d2l（百\u2060分\u2060点）"\n')
     import unittest.mock as mock
     with mock.patch.object(i18n, "CATALOGUES", tmp_path):
         problems = i18n.catalogue_problems(po)
@@ -168,8 +169,8 @@ def test_invisible_characters_in_a_translation_are_caught(tmp_path):
 def test_chinese_emphasis_is_upright_and_headers_break_between_words():
     """Italic CJK is a slanted, synthesised glyph; Chinese marks emphasis by weight."""
     css = (ROOT / "book" / "_static" / "lang-switch.css").read_text()
-    rules = {sel.strip(): body for sel, body in re.findall(r"([^{}]+)\{([^}]*)\}",
-                                                          re.sub(r"/\*.*?\*/", "", css, flags=re.S))}
+    uncommented = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    rules = {sel.strip(): body for sel, body in re.findall(r"([^{}]+)\{([^}]*)\}", uncommented)}
     em = next(body for sel, body in rules.items() if re.search(r'lang="zh-CN"\]\s.*\bem\b', sel))
     assert re.search(r"font-style:\s*normal", em) and re.search(r"font-weight:\s*[6-9]00", em)
     th = next(body for sel, body in rules.items() if re.search(r'lang="zh-CN"\]\s.*\bth\b', sel))
@@ -282,7 +283,8 @@ def test_a_term_translated_the_d2l_way_is_caught(tmp_path):
     ("Ranks whole recipes, not blocks.", "比较的是整套方案，而不是单个模块。", "模块"),
     ("A single Linear layer.", "一个 Linear 层。", "Linear 层"),
     ("One linear layer from 980 features.", "一个线性层。", "线性层"),
-    ("Published settings where a CPU can afford them.", "CPU 负担得起的地方使用论文发表的设置。", "发表的设置"),
+    ("Published settings where a CPU can afford them.", "CPU 负担得起的地方使用论文发表的设置。",
+     "发表的设置"),
     ("The verdict line above says why.", "上面的判断行说明了原因。", "判断行"),
     ("The sanity test showed it.", "合理性测试表明了这一点。", "测试"),
     ("The deletion test is not neutral.", "删除测试并不中立。", "测试"),
@@ -414,15 +416,18 @@ def test_a_check_title_without_translation_is_caught(tmp_path, monkeypatch):
 
 
 def test_hidden_cell_buttons_are_labelled_in_chinese():
-    assert lang_switch.chinese_prompt("Show code cell {type}", ["cell", "tag_hide-input"]) == "显示代码"
-    assert lang_switch.chinese_prompt("Hide code cell {type}", ["tag_hide-cell"]) == "隐藏代码和输出"
+    assert lang_switch.chinese_prompt("Show code cell {type}",
+                                      ["cell", "tag_hide-input"]) == "显示代码"
+    assert lang_switch.chinese_prompt("Hide code cell {type}",
+                                      ["tag_hide-cell"]) == "隐藏代码和输出"
     assert lang_switch.chinese_prompt("Show the code and output of solution 4") == \
         "显示答案 4 的代码和输出"
     # the prose that quotes a button quotes its Chinese label
     from sphinx_intl import catalog
     for page in ("chapters/alexnet", "chapters/mlp_limits"):
         for m in catalog.load_po(str(i18n.CATALOGUES / f"{page}.po")):
-            for label in re.findall(r'"((?:Show|Hide) the code and output of solution \d+)"', m.id or ""):
+            for label in re.findall(r'"((?:Show|Hide) the code and output of solution \d+)"',
+                                    m.id or ""):
                 assert lang_switch.chinese_prompt(label) in m.string, page
 
 
@@ -508,13 +513,15 @@ def test_translated_names_keep_their_column():
 def test_the_lines_the_text_points_at_are_chinese():
     """alexnet: "上面最后一行说明了原因"; interpret: "打印出的几行"; modern: "下面打印的一行"."""
     printed = {
-        "AdamW's decay over the whole run: each weight multiplied by 0.99999 (16 steps of 1 - 5e-07)":
+        "AdamW's decay over the whole run: each weight multiplied by 0.99999 "
+        "(16 steps of 1 - 5e-07)":
             "整个运行中 AdamW 的衰减：每个权重共乘以 0.99999（16 步，每步乘以 1 - 5e-07）",
         "                            -> no change beyond run-to-run noise":
             "                            -> 变化没有超出运行间的噪声",
         "ResNet: faster than removing the brightest pixels first: integrated gradients, occlusion":
             "ResNet：比先移除最亮的像素更快的方法：积分梯度、遮挡",
-        "LeNet's Grad-CAM puts less of its weight on the background than a uniform map (34% against 50%)":
+        "LeNet's Grad-CAM puts less of its weight on the background than a uniform map "
+        "(34% against 50%)":
             "LeNet 的 Grad-CAM 放在背景上的权重比均匀的图少（34% 对 50%）",
         "seconds per epoch per MFLOP, this run: LeNet 1.08, ResNet-28 0.65":
             "本次运行中每轮秒数除以 MFLOPs：LeNet 1.08, ResNet-28 0.65",
@@ -550,7 +557,8 @@ def _literal_fragments(template: str) -> list[str]:
 def test_each_catalogued_sentence_is_still_printed_somewhere():
     """A template whose words no print in the chapters or the package holds any more is stale."""
     sources = [p.read_text() for p in (ROOT / "chapters").glob("*.md")]
-    sources += [p.read_text() for p in (ROOT / "cnncourse").rglob("*.py") if p.name != "messages.py"]
+    sources += [p.read_text() for p in (ROOT / "cnncourse").rglob("*.py")
+                if p.name != "messages.py"]
     # adjacent string literals ("...  " f"...") printed as one
     code = re.sub(r"\"\s*\n\s*f?\"", "", "\n".join(sources))
     stale = [m.en for m in messages.CATALOGUE
@@ -625,9 +633,11 @@ def test_language_links_point_at_the_same_page():
     class App:
         class config:
             language = "en"
-    assert 'href="../zh_CN/chapters/lenet.html"' in lang_switch.other_language_link(App, "chapters/lenet")
+    link = lang_switch.other_language_link(App, "chapters/lenet")
+    assert 'href="../zh_CN/chapters/lenet.html"' in link
     App.config.language = "zh_CN"
-    assert 'href="../../chapters/lenet.html"' in lang_switch.other_language_link(App, "chapters/lenet")
+    link = lang_switch.other_language_link(App, "chapters/lenet")
+    assert 'href="../../chapters/lenet.html"' in link
     assert lang_switch.other_language_link(App, i18n.GLOSSARY) == ""
     buttons = [{"buttons": [{"url": "https://colab.research.google.com/github/o/r/blob/main/"
                                     "chapters/lenet.ipynb"}]}]

@@ -205,7 +205,8 @@ def test_one_hot_mse_drops_into_train_ch6():
 @SETTINGS
 @given(logits_and_labels(scale_max=10.0))
 def test_curvature_in_the_logits(zy):
-    """The chapter's learning-rate argument: Hessians 2I (square error) and <= 1/2 (cross-entropy)."""
+    """The chapter's learning-rate argument: Hessians 2I (square error) and <= 1/2
+    (cross-entropy)."""
     from torch.autograd.functional import hessian
 
     z, y = zy

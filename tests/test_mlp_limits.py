@@ -66,7 +66,8 @@ def test_small_cnn_without_pooling_keeps_the_convolutions_and_reads_the_full_gri
             for c in pooled if isinstance(c, nn.Conv2d)]
     assert flat(torch.rand(2, 1, 28, 28)).shape == (2, 10)
     assert flat[-1].in_features == 32 * 28 * 28
-    assert cnncourse.count_parameters(flat) == (9 * 16 + 16) + (16 * 9 * 32 + 32) + (32 * 784 * 10 + 10)
+    assert cnncourse.count_parameters(flat) == ((9 * 16 + 16) + (16 * 9 * 32 + 32)
+                                                + (32 * 784 * 10 + 10))
 
 
 def test_small_cnn_without_pooling_is_shift_equivariant_up_to_its_last_layer():

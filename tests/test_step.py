@@ -71,8 +71,8 @@ def _train(graph_cls, make_opt, epochs=2, **kw):
     for _ in range(epochs):
         loss_sum, correct, count = 0.0, 0, 0
         for X, y in _batches():
-            l, y_hat = step(X, y)
-            loss_sum += float(l) * X.shape[0]
+            batch_loss, y_hat = step(X, y)
+            loss_sum += float(batch_loss) * X.shape[0]
             correct += int(cnncourse.accuracy(y_hat, y))
             count += X.shape[0]
         sums.append((loss_sum, correct, count))

@@ -616,9 +616,10 @@ def test_the_loop_the_lenet_page_shows_is_in_plain_sight():
     body = inspect.getsource(cnncourse.train_ch6)
     lines = ["device = ", "net.apply(", "net.to(device)", "optimizer = make_optimizer(",
              "loss = nn.CrossEntropyLoss()", "def train_step(X, y):", "optimizer.zero_grad()",
-             "y_hat = net(X)", "l = loss(y_hat, y)", "l.backward()", "optimizer.step()",
+             "y_hat = net(X)", "batch_loss = loss(y_hat, y)", "batch_loss.backward()",
+             "optimizer.step()",
              "step = speed_up(train_step", "for epoch in range(num_epochs):",
-             "for X, y in train_iter:", "l, y_hat = step(X, y)",
+             "for X, y in train_iter:", "batch_loss, y_hat = step(X, y)",
              "evaluate_accuracy_gpu(net, test_iter", "history.add_epoch(", "return history"]
     at = [body.find(line) for line in lines]
     assert all(i >= 0 for i in at), [line for line, i in zip(lines, at) if i < 0]

@@ -130,7 +130,8 @@ NOT_FORMATS = ("python-format", "python-brace-format")
 INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
 # "快 1.6 倍" / "慢了 11 倍" is read both as "1.6 times the speed" and as "2.6 times": say
 # "速度是……的 1.6 倍" or "只有……的十一分之一" instead.
-AMBIGUOUS_TIMES = re.compile(r"(?:快|慢|领先|落后)了?\s*(?:[\d.,]+|[一二两三四五六七八九十百千几好]+)\s*倍")
+AMBIGUOUS_TIMES = re.compile(r"(?:快|慢|领先|落后)了?\s*"
+                             r"(?:[\d.,]+|[一二两三四五六七八九十百千几好]+)\s*倍")
 # A translator comment that says a translation equal to its English is meant (a name, a unit).
 IDENTICAL_MARK = "same in Chinese"
 
@@ -272,7 +273,8 @@ def catalogue_problems(po_path: Path) -> list[str]:
                             "every emphasis, maths, role and link of the English must open and "
                             "close in the translation too")
         elif INVISIBLE.search(m.string):
-            problems.append(f"{where}: invisible characters (U+{ord(INVISIBLE.search(m.string)[0]):04X}"
+            char = INVISIBLE.search(m.string)[0]
+            problems.append(f"{where}: invisible characters (U+{ord(char):04X}"
                             ") in the translation; delete them (a line break is the "
                             "stylesheet's business)")
         elif quoted_output_problems(m.id, m.string):
@@ -537,7 +539,8 @@ def executed_notebooks(cache: Path) -> set[str]:
         return set()
     from jupyter_cache import get_cache
 
-    return {f"{Path(r.uri).name}@{r.hashkey[:8]}" for r in get_cache(str(cache)).list_cache_records()}
+    records = get_cache(str(cache)).list_cache_records()
+    return {f"{Path(r.uri).name}@{r.hashkey[:8]}" for r in records}
 
 
 # ------------------------------------------------------------------ the Chinese notebooks
@@ -709,8 +712,10 @@ def update(out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p_update = sub.add_parser("update", help="re-extract messages and merge them into the .po files")
-    p_update.add_argument("--out", default="_build", help="folder for the templates (default: _build)")
+    p_update = sub.add_parser("update",
+                              help="re-extract messages and merge them into the .po files")
+    p_update.add_argument("--out", default="_build",
+                          help="folder for the templates (default: _build)")
     p_check = sub.add_parser("check", help="name every message without a sound translation")
     p_check.add_argument("po", nargs="*", help="only these .po files (default: every page's)")
     p_build = sub.add_parser("build", help="build the Chinese book (after the English one)")

@@ -47,7 +47,8 @@ def use_ipc() -> bool:
         transport.default_value = "ipc"
         for cls in classes:
             table = cls._all_trait_default_generators  # private: see the module docstring
-            undo.append(lambda t=table, old=table.get("ip"): t.__setitem__("ip", old)
+            old_ip = table.get("ip")
+            undo.append(lambda t=table, old=old_ip: t.__setitem__("ip", old)
                         if old is not None else t.pop("ip", None))
             table["ip"] = socket_path
         managers = [cls() for cls in classes]

@@ -39,7 +39,8 @@ def edition(app: Sphinx) -> str:
 
 
 def chinese_notebook(path: str) -> str:
-    """``chapters/lenet.ipynb`` -> ``chapters/zh_CN/lenet.ipynb`` (where sync_notebooks writes it)."""
+    """``chapters/lenet.ipynb`` -> ``chapters/zh_CN/lenet.ipynb`` (where sync_notebooks
+    writes it)."""
     folder, _, name = path.rpartition("/")
     return f"{folder}/zh_CN/{name}" if folder else f"zh_CN/{name}"
 

@@ -64,7 +64,8 @@ class Translator:
         for msgid, pattern in self._patterns:
             if msgid.split()[0] not in text:  # cheap pre-check before the regex
                 continue
-            text, n = pattern.subn(lambda m: m["lead"] + self._one_line(msgid, m), text)
+            text, n = pattern.subn(
+                lambda m, msgid=msgid: m["lead"] + self._one_line(msgid, m), text)
             if n:
                 self.found.add(msgid)
         return text

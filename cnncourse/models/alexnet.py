@@ -66,7 +66,8 @@ def alexnet_28(num_classes: int = 10, in_channels: int = 1, width_divisor: int =
     positions, and the three 3x3/stride-2 pools take 28 -> 13 -> 6 -> 2.
     """
     if width_divisor < 1 or 96 % width_divisor:
-        raise ValueError(f"width_divisor must divide 96 (1, 2, 3, 4, 6, 8, ...), not {width_divisor}")
+        raise ValueError("width_divisor must divide 96 (1, 2, 3, 4, 6, 8, ...), "
+                         f"not {width_divisor}")
     c1, c2, c3, c4, c5 = (w // width_divisor for w in (96, 256, 384, 384, 256))
     hidden = 4096 // width_divisor
     return nn.Sequential(
@@ -97,7 +98,8 @@ def forward_activation_elements(net: nn.Sequential, input_shape: Sequence[int]) 
 
 
 def training_memory_estimate(net: nn.Sequential, input_shape: Sequence[int], batch_size: int,
-                             bytes_per_element: int = 4, optimizer_states: int = 2) -> dict[str, int]:
+                             bytes_per_element: int = 4,
+                             optimizer_states: int = 2) -> dict[str, int]:
     """Bytes of one training step: weights, gradients, optimizer state and activations.
 
     ``optimizer_states`` is 2 for Adam (two moment estimates per weight), 0 for plain SGD.
@@ -109,7 +111,8 @@ def training_memory_estimate(net: nn.Sequential, input_shape: Sequence[int], bat
         "weights": params * bytes_per_element,
         "gradients": params * bytes_per_element,
         "optimizer": params * bytes_per_element * optimizer_states,
-        "activations": forward_activation_elements(net, input_shape) * batch_size * bytes_per_element,
+        "activations": (forward_activation_elements(net, input_shape) * batch_size
+                        * bytes_per_element),
     }
     out["total"] = sum(out.values())
     return out
