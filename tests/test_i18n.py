@@ -227,6 +227,48 @@ def test_update_marks_a_changed_message_fuzzy_with_its_old_english(tmp_path):
     assert "#|" not in po.read_text()
 
 
+def test_a_long_old_english_round_trips_and_passes_msgfmt(tmp_path):
+    """babel 2.19 wrapped a long ``#| msgid`` as a comment ("#| msgid "" "The loss ... a long"
+    broken mid-string), read it back as a translator comment and wrote "# | msgid": the old
+    English was lost and the catalogue changed at every write."""
+    import shutil
+    pot, po = tmp_path / "page.pot", tmp_path / "page.po"
+    header = 'msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+    old = ("The loss falls quickly at first, then slowly: " + "a sentence with words, " * 8
+           + 'a \\"quote\\" and a backslash \\\\ too.')
+    po.write_text(header + f'msgid "{old}"\nmsgstr "损失先是下降很快。"\n')
+    pot.write_text(header + f'msgid "{old.replace("quickly", "very quickly")}"\nmsgstr ""\n')
+    i18n.merge(po, pot)
+    first = po.read_text()
+    assert "\n#| msgid \"\"\n#| \"The loss falls quickly" in first and "# |" not in first
+    cat = i18n.read_catalogue(po)
+    (message,) = [m for m in cat if m.id]
+    assert message.previous_id == [old.replace('\\"', '"').replace("\\\\", "\\")]
+    assert not message.user_comments
+    i18n.write_catalogue(po, cat)
+    assert po.read_text() == first  # read and written again: unchanged
+    i18n.merge(po, pot)
+    assert po.read_text() == first  # merged again with the same template: unchanged
+    if shutil.which("msgfmt"):
+        proc = subprocess.run(["msgfmt", "-c", "-o", os.devnull, str(po)], capture_output=True,
+                              text=True)
+        assert proc.returncode == 0 and "error" not in proc.stderr, proc.stderr
+
+
+# Still holds "# | msgid" comments written by babel's writer (see the test above); the lead's
+# "python tools/i18n.py update" after merging the interpret branch rewrites it: then delete this.
+NOT_YET_REWRITTEN = {"interpret.po"}
+
+
+def test_every_catalogue_round_trips_unchanged(tmp_path):
+    for po in sorted(i18n.LOCALES.rglob("*.po")):
+        if po.name in NOT_YET_REWRITTEN:
+            continue
+        copy = tmp_path / po.name
+        i18n.write_catalogue(copy, i18n.read_catalogue(po))
+        assert copy.read_text() == po.read_text(), f"{po.name} changes when written again"
+
+
 def test_code_and_maths_only_messages_are_filled_with_themselves():
     assert i18n.nothing_to_translate("`lenet_gluon`")
     assert i18n.nothing_to_translate("3×3, $k_h$")

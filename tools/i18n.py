@@ -112,9 +112,7 @@ def copy_untranslatable(po_path: Path) -> int:
     Also clears the "fuzzy" mark that sphinx-intl leaves on a new catalogue's header, so that
     ``msgfmt -c`` and the checks see only the messages' own marks.
     """
-    from sphinx_intl import catalog
-
-    cat = catalog.load_po(str(po_path))
+    cat = read_catalogue(po_path)
     filled = [m for m in cat if m.id and not m.string and nothing_to_translate(m.id)]
     for message in filled:
         message.string = message.id
@@ -140,7 +138,14 @@ def write_catalogue(po_path: Path, cat) -> None:
     """Write a catalogue as the standard gettext tools expect it: no obsolete ``#~`` entries,
     no format flags, ``#| msgid`` (the English before it changed) on each fuzzy entry only,
     a header without fuzzy mark or template placeholders. One writer for every change, so
-    lines are wrapped the same way each time and diffs show only what changed."""
+    lines are wrapped the same way each time and diffs show only what changed: what
+    :func:`read_catalogue` reads back, this writes again byte for byte.
+
+    Babel (2.19) writes a long previous msgid as a wrapped comment (``#| msgid "" "The
+    loss ...`` broken mid-string), which its own reader then takes for a translator comment
+    and msgfmt for garbage; so the ``#|`` lines are written here, as msgmerge writes them."""
+    import io
+
     from babel.messages import pofile
 
     cat.fuzzy = False
@@ -149,14 +154,65 @@ def write_catalogue(po_path: Path, cat) -> None:
         cat.last_translator = "cnncourse translators"
     if not isinstance(cat.revision_date, __import__("datetime").datetime):
         cat.revision_date = cat.creation_date
-    for m in cat:
+    messages = list(cat)
+    for m in messages:
         for flag in NOT_FORMATS:
             m.flags.discard(flag)
         if "fuzzy" not in m.flags:
             m.previous_id = []
+    buffer = io.BytesIO()
+    pofile.write_po(buffer, cat, width=LINE_WIDTH, include_previous=False, ignore_obsolete=True)
+    blocks = buffer.getvalue().decode(cat.charset or "utf-8").split("\n\n")
+    if len(blocks) < len(messages):
+        raise RuntimeError(f"{po_path}: {len(messages)} messages, but babel wrote "
+                           f"{len(blocks)} entries")
+    for i, m in enumerate(messages):
+        if m.previous_id and m.id:
+            blocks[i] = _with_previous(blocks[i], m.previous_id)
     po_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(po_path, "wb") as f:
-        pofile.write_po(f, cat, width=LINE_WIDTH, include_previous=True, ignore_obsolete=True)
+    po_path.write_bytes("\n\n".join(blocks).encode(cat.charset or "utf-8"))
+
+
+# A fuzzy entry's previous English, as msgmerge writes it: "#| msgid ..." then "#| ..." lines.
+PREVIOUS = "#|"
+
+
+def _with_previous(block: str, previous_id) -> str:
+    """An entry (as babel wrote it) with ``#| msgid`` lines just before its msgctxt/msgid."""
+    from babel.messages.pofile import normalize
+
+    ids = [previous_id] if isinstance(previous_id, str) else list(previous_id)
+    lines = []
+    for keyword, text in zip(("msgid", "msgid_plural"), ids):
+        quoted = normalize(text, width=LINE_WIDTH - len(PREVIOUS) - 1).split("\n")
+        lines += [f"{PREVIOUS} {keyword} {quoted[0]}"] + [f"{PREVIOUS} {q}" for q in quoted[1:]]
+    entry = block.split("\n")
+    at = next(i for i, line in enumerate(entry) if line.startswith(("msgctxt ", "msgid ")))
+    return "\n".join(entry[:at] + lines + entry[at:])
+
+
+def read_catalogue(po_path: Path):
+    """A catalogue as babel reads it, plus each fuzzy entry's ``#| msgid`` (babel 2.19 reads
+    those lines as translator comments "| msgid ...": they would be written back as
+    "# | msgid ..." comments and the old English lost)."""
+    from babel.messages.pofile import denormalize
+    from sphinx_intl import catalog
+
+    cat = catalog.load_po(str(po_path))
+    for m in cat:
+        previous = [c[1:].strip() for c in m.user_comments if c.startswith("|")]
+        if not previous:
+            continue
+        m.user_comments = [c for c in m.user_comments if not c.startswith("|")]
+        ids: list[list[str]] = []
+        for line in previous:
+            keyword, _, rest = line.partition(" ")
+            if keyword in ("msgid", "msgid_plural"):
+                ids.append([rest])
+            elif ids:
+                ids[-1].append(line)
+        m.previous_id = [denormalize("\n".join(parts)) for parts in ids]
+    return cat
 
 
 # What a translation must carry over unchanged: roles with their target, inline code, maths,
@@ -250,11 +306,9 @@ def quoted_output_problems(english: str, chinese: str) -> list[str]:
 
 def catalogue_problems(po_path: Path) -> list[str]:
     """Every reason this catalogue is not a complete, faithful translation of its page."""
-    from sphinx_intl import catalog
-
     name = _name(po_path)
     problems = []
-    for m in catalog.load_po(str(po_path)):
+    for m in read_catalogue(po_path):
         if not m.id:
             continue
         where = f"{name}: {m.id[:70]!r}"
@@ -392,7 +446,7 @@ def term_problems(po_path: Path) -> list[str]:
     terms = glossary()
     name = _name(po_path)
     problems = []
-    for m in catalog.load_po(str(po_path)):
+    for m in read_catalogue(po_path):
         if not m.id or not m.string or "fuzzy" in m.flags:
             continue
         english = UNTRANSLATED.sub("", m.id)
@@ -688,11 +742,20 @@ def merge(po_path: Path, pot_path) -> None:
 
     template = catalog.load_po(str(pot_path)) if isinstance(pot_path, Path) else pot_path
     if po_path.exists():
-        cat = catalog.load_po(str(po_path))
+        cat = read_catalogue(po_path)
     else:
         cat = Catalog(locale=LANGUAGE, project=template.project,
                       creation_date=template.creation_date)
+    # The English a fuzzy translation was made for: babel forgets it when the entry merges
+    # unchanged, and on a second change would keep only the intermediate English.
+    before = {m.id: list(m.previous_id) for m in cat if m.id and "fuzzy" in m.flags
+              and m.previous_id}
     cat.update(template, update_creation_date=False)
+    for m in cat:
+        if "fuzzy" in m.flags:
+            old = m.id if m.id in before else (m.previous_id[0] if m.previous_id else None)
+            if old in before:
+                m.previous_id = before[old]
     write_catalogue(po_path, cat)
 
 
