@@ -512,6 +512,154 @@ LEFT_IN_ENGLISH: list[str] = [
 ]
 
 
+# ---- d2l.Table (cnncourse/analysis.py): the tables the text reads column by column and row by
+# row ("请看最后一列", "默认初始化的那一行"). Each header, row label and caption is looked up
+# whole: first as a word here, then as a template of TABLE_CATALOGUE; cells of numbers, and
+# names a reader types (lenet_modern, SGD 0.9, AlexNet-28), are left as they are.
+DELETION_ORDERS_ZH = {
+    "brightest pixels": "最亮的像素", "random pixels": "随机像素",
+    "gradient × input": "梯度 × 输入", "gradient × input, baseline 0.5": "梯度 × 输入，基线 0.5",
+    "integrated gradients, baseline 0.5": "积分梯度，基线 0.5",
+    "integrated gradients, by magnitude": "积分梯度，按绝对值",
+    "occlusion, by magnitude": "遮挡，按绝对值", "occlusion, fill 0.5": "遮挡，填充值 0.5",
+}
+TABLE_WORDS: dict[str, str] = {
+    **METHODS_ZH, **SCALINGS_ZH, **REGULARISERS_ZH, **NETS_ZH, **DELETION_ORDERS_ZH,
+    # column headers
+    "model": "模型", "network": "网络", "method": "方法", "run": "运行", "inputs": "输入",
+    "epochs": "轮数", "loss": "损失", "train acc": "训练准确率", "test acc": "测试准确率",
+    "training acc": "训练准确率", "gap": "差距", "seconds": "秒", "device": "设备",
+    "s / epoch": "秒 / 轮", "s/epoch": "秒 / 轮", "examples/sec": "样本/秒",
+    "params": "参数量", "optimiser": "优化器", "activation": "激活函数", "pooling": "池化",
+    "lr": "学习率", "test acc after epoch 1": "第 1 轮后的测试准确率",
+    "test acc vs baseline": "测试准确率相对基线", "conv params": "卷积层参数",
+    "dense params": "全连接层参数", "FLOPs / image": "FLOPs / 图像",
+    "activations / image": "激活值 / 图像", "activations ×128": "激活值 ×128",
+    "train images / s": "训练图像 / 秒",
+    "conv 1": "卷积层 1", "conv 2": "卷积层 2", "dense 120": "全连接层 120",
+    "dense 84": "全连接层 84", "dense 10": "全连接层 10", "dense 84 vs [0, 1]": "全连接层 84 相对 [0, 1]",
+    "kernels (3 seeds)": "卷积核（3 个随机种子）",
+    "edge-like before (mean R²)": "训练前边缘状的比例（平均 R²）",
+    "edge-like after (mean R²)": "训练后边缘状的比例（平均 R²）",
+    "edge-like change (mean R²)": "训练带来的变化中边缘状的比例（平均 R²）",
+    "change / initial size": "变化量 / 初始大小",
+    "median |S(x) - S(0)|": "|S(x) - S(0)| 的中位数", "8 steps": "8 步", "32 steps": "32 步",
+    "128 steps": "128 步", "another seed, trained": "另一个种子，训练好的",
+    "trained seed minus all random": "训练好的种子减去全部随机",
+    "all random, signed": "全部随机，带符号", "all random, object pixels": "全部随机，物体像素",
+    "all random: constant maps": "全部随机：常数图", "removal order": "移除顺序",
+    "forward + backward passes": "前向 + 反向传播次数",
+    "20 weight layers, no batch norm": "20 个权重层，无批量归一化",
+    "gradient: first / last layer": "梯度：第一层 / 最后一层",
+    "training loss per epoch": "每轮的训练损失", "test acc per epoch": "每轮的测试准确率",
+    "weight layers": "权重层数",
+    # row labels
+    "dropout 0.5 (baseline)": "丢弃法 0.5（基线）", "source (MXNet)": "原资料（MXNet）",
+    "source (d2l, PyTorch)": "原资料（d2l，PyTorch）", "this page": "本页",
+    "output spread, default init": "输出的分布宽度，默认初始化",
+    "output spread, Xavier init": "输出的分布宽度，Xavier 初始化",
+    "gradient RMS, default init": "梯度均方根，默认初始化",
+    "gradient RMS, Xavier init": "梯度均方根，Xavier 初始化",
+    "average": "平均", "max": "最大", "new": "新的", "lenet, above": "lenet，见上文",
+    "lenet_modern, above": "lenet_modern，见上文", "LeNet + batch norm": "LeNet + 批量归一化",
+    "ratio (×)": "比值（×）", "(a uniform map)": "（均匀图）",
+    # captions without numbers
+    "one batch of 256 test images, untrained LeNet": "一个批量的 256 张测试图像，未训练的 LeNet",
+    "gradient norm per weight layer, untrained, one batch of 256":
+        "每个权重层的梯度范数，未训练，一个大小为 256 的批量",
+}
+# Table cells that stay English on purpose: names a reader types or searches for.
+TABLE_LEFT_IN_ENGLISH: list[str] = ["AlexNet-28", "CPU", "cuda:0", "LeNet", "MFLOPs"]
+_BUDGET = "{budget} budget, {device}"
+TABLE_CATALOGUE: list[Message] = [
+    M("test acc, seed {s} (epoch before)", "测试准确率，随机种子 {s}（前一轮）"),
+    M("+{part} {k}", "+{part} {k}", values={"part": {"dense": "全连接层", "conv": "卷积层",
+                                                     "block": "块"}}),
+    M("+{part}", "+{part}", values={"part": {"dense": "全连接层", "stem": "起始层"}}),
+    M("{name}, fill {fill}", "{name}，填充值 {fill}"),
+    M("{name}: ms per image", "{name}：每张图像的毫秒数"),
+    M("after epoch {n}", "第 {n} 轮后"),
+    M(_BUDGET + ", seed {seed}: {e} epochs of batch 32 ({s} steps) on {n} training images; "
+      "{t} test images",
+      "{budget} 预算，{device}，随机种子 {seed}：在 {n} 张训练图像上以批量大小 32 训练 {e} 轮"
+      "（{s} 步）；{t} 张测试图像"),
+    M(_BUDGET + ": {n} training images", "{budget} 预算，{device}：{n} 张训练图像"),
+    M("{budget} budget: first-layer kernels of all three seeds",
+      "{budget} 预算：全部三个随机种子的第一层卷积核"),
+    M("integrated gradients: median relative gap between the map's sum and S(x) - S(0), "
+      "seed {seed}",
+      "积分梯度：图的总和与 S(x) - S(0) 之间相对差距的中位数，随机种子 {seed}"),
+    M("{name}: rank correlation with the trained network's map (magnitudes unless signed), "
+      "mean over {n} images and 3 seeds (constant maps left out); {budget} budget",
+      "{name}：与训练好的网络的图之间的秩相关（除标明带符号者外均取绝对值），"
+      "{n} 张图像、3 个随机种子上的平均（不计常数图）；{budget} 预算"),
+    M("deletion test: area (mean probability over the curve to 50 % removed; lower = faster), "
+      "{n} images, mean ± sd over 3 seeds; {budget} budget",
+      "删除检验：面积（移除到 50% 为止的曲线上的平均概率；越低越快），{n} 张图像，"
+      "3 个随机种子上的均值 ± 标准差；{budget} 预算"),
+    M("share of each map's magnitude on background pixels, {n} images, mean over 3 seeds; "
+      "{budget} budget",
+      "每张图的绝对值落在背景像素上的份额，{n} 张图像，3 个随机种子上的平均；{budget} 预算"),
+    M("{cpu}, PyTorch threads: {t}, batches of {n} images; {budget} budget",
+      "{cpu}，PyTorch 线程数：{t}，每批 {n} 张图像；{budget} 预算"),
+    M("{who} LeNet, lr 0.9, batch 256 ({budget} budget)",
+      "{who} LeNet，学习率 0.9，批量大小 256（{budget} 预算）"),
+    M("output spread of each sigmoid, Xavier init, the probe batch (standardised: mean {m}, "
+      "std {s})",
+      "每个 sigmoid 输出的分布宽度，Xavier 初始化，探测批量（标准化：均值 {m}，标准差 {s}）"),
+    M("{budget} budget: {e} epochs, batch {b}, {n} images",
+      "{budget} 预算：{e} 轮，批量大小 {b}，{n} 张图像"),
+    M("one change at a time ({budget} budget, {device}, seed {seed}, {n} images, batch {b})",
+      "一次只改一处（{budget} 预算，{device}，随机种子 {seed}，{n} 张图像，批量大小 {b}）"),
+    M(_BUDGET + ": {e} epoch(s) of batch 128 on {n} images",
+      "{budget} 预算，{device}：在 {n} 张图像上以批量大小 128 训练 {e} 轮"),
+    M(_BUDGET + ": {e} epoch(s) on {n} images; training loss and accuracy are each epoch's "
+      "means",
+      "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮；训练损失和准确率是每轮的平均值"),
+    M(_BUDGET + ": {e} epoch(s) on {n} images", "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮"),
+    M("batch norm and Kaiming init; " + _BUDGET + ": {e} epoch(s) on {n} images, {s} SGD steps",
+      "批量归一化和 Kaiming 初始化；{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮，"
+      "SGD {s} 步"),
+]
+
+
+# Cells of numbers with a word between them (interpret: "7% to 9%", "6 of 48").
+TABLE_NUMBERS = [(re.compile(r"^([\d.,]+%?) to ([\d.,]+%?)$"), r"\1 到 \2"),
+                 (re.compile(r"^([\d,]+) of ([\d,]+)$"), r"\2 个中的 \1 个")]
+
+
+def translate_cell(text: str, lang: str | None = None) -> str:
+    """One header, row label or caption of a :class:`cnncourse.analysis.Table` in ``lang``
+    (default: :func:`language`); ``text`` itself where nothing here translates it."""
+    if (lang or language()) == "en":
+        return text
+    if text in TABLE_WORDS:
+        return TABLE_WORDS[text]
+    for pattern, words in TABLE_NUMBERS:
+        if pattern.match(text):
+            return pattern.sub(words, text)
+    for message in TABLE_CATALOGUE:
+        m = message.pattern.fullmatch(text)
+        if m:
+            return message.render(m)
+    return text
+
+
+_TABLE_CELL = re.compile(r"(<caption>|<t[hd](?: [^>]*)?>)([^<]*)(</caption>|</t[hd]>)")
+
+
+def translate_table_html(html_text: str, lang: str | None = None) -> str:
+    """A table's HTML, as :class:`~cnncourse.analysis.Table` writes it, with its caption,
+    headers and row labels in ``lang``: what the Chinese book does to the English build's
+    outputs (tools/lang_switch.py)."""
+    import html
+
+    if (lang or language()) == "en":
+        return html_text
+    return _TABLE_CELL.sub(lambda m: m[1] + html.escape(translate_cell(html.unescape(m[2]), lang))
+                           + m[3], html_text)
+
+
 def language() -> str:
     """The language results are printed in: ``CNNCOURSE_LANG``, else English."""
     lang = os.environ.get(ENV_VAR, "en").strip() or "en"

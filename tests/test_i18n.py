@@ -670,6 +670,97 @@ def test_a_new_english_print_is_found(tmp_path):
     assert [p for _, p in english_prints([md])] == ["the new run took"]
 
 
+def _table_texts(call, assigned: dict) -> list[str]:
+    """The headers, caption and literal row labels of one ``d2l.Table(...)`` call, with "{}"
+    for each computed part (a header list held in a variable is looked up in ``assigned``)."""
+    import ast
+
+    args = list(call.args) + [k.value for k in call.keywords if k.arg in ("headers", "caption",
+                                                                          "rows")]
+    headers = args[0] if args else None
+    if isinstance(headers, ast.Name):
+        headers = assigned.get(headers.id)
+    found = []
+    if isinstance(headers, (ast.List, ast.Tuple)):
+        for element in headers.elts:
+            if isinstance(element, ast.Starred):
+                element = getattr(element.value, "elt", element.value)  # [f"..." for s in seeds]
+            found += _printed_literals(element)
+    for keyword in call.keywords:
+        if keyword.arg == "caption":
+            found += _printed_literals(keyword.value)
+    rows = args[1] if len(args) > 1 else None
+    if isinstance(rows, ast.List):  # rows written out: their first cells are labels
+        found += [t for r in rows.elts if isinstance(r, ast.List) and r.elts
+                  for t in _printed_literals(r.elts[0])]
+    return found
+
+
+def english_tables(chapters: list[Path] = CHAPTERS) -> list[tuple[str, str]]:
+    """(where, text) of every table header, caption or literal row label of the chapters'
+    ``d2l.Table`` calls that the Chinese edition would show in English: nothing in
+    cnncourse/messages.py translates it (tried with "1" for each computed part) and it is not
+    a name listed in messages.TABLE_LEFT_IN_ENGLISH."""
+    import ast
+
+    found = []
+    for md in chapters:
+        for i, cell in enumerate(jupytext.read(md, fmt="md:myst").cells):
+            if cell.cell_type != "code" or "Table(" not in cell.source:
+                continue
+            code = "\n".join(line for line in cell.source.splitlines()
+                             if not line.lstrip().startswith(("%", "!")))
+            tree = ast.parse(code)
+            assigned = {t.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                        for t in node.targets if isinstance(t, ast.Name)}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr",
+                                                          getattr(node.func, "id", "")) == "Table":
+                    for text in _table_texts(node, assigned):
+                        sample = text.replace("{}", "1")
+                        if re.search(r"[A-Za-z]{2}", sample) and \
+                                sample not in messages.TABLE_LEFT_IN_ENGLISH and \
+                                messages.translate_cell(sample, "zh_CN") == sample:
+                            found.append((f"{md.name}, cell {i}", text))
+    return found
+
+
+def test_no_new_english_table_header():
+    """The text reads tables by column and row ("请看最后一列", "默认初始化的那一行"): each
+    header, caption and row label of a d2l.Table is Chinese in the Chinese edition."""
+    found = english_tables()
+    assert not found, ("a table shows these in English in the Chinese edition: add them to "
+                       "TABLE_WORDS or TABLE_CATALOGUE in cnncourse/messages.py\n"
+                       + "\n".join(f"{w}: {t!r}" for w, t in found))
+
+
+def test_a_new_english_table_header_is_found(tmp_path):
+    md = tmp_path / "new.md"
+    md.write_text("---\njupytext:\n  text_representation:\n    format_name: myst\n---\n\n"
+                  "```{code-cell} ipython3\nhead = ['model', 'new column']\n"
+                  "d2l.Table(head, [['a row', 1]], caption=f'{budget} budget, new words')\n```\n")
+    assert [t for _, t in english_tables([md])] == ["new column", "{} budget, new words",
+                                                    "a row"]
+
+
+def test_tables_show_chinese_headers_and_captions(monkeypatch):
+    from cnncourse.analysis import Table
+
+    table = Table(["network", "test acc after epoch 1"], [["LeNet + batch norm", "0.812"]],
+                  caption="smoke budget, cpu: 1 epoch(s) on 8,192 images")
+    monkeypatch.setenv(messages.ENV_VAR, "en")
+    english = table._repr_html_()
+    assert "<th>network</th>" in english and "batch norm" in str(table)
+    monkeypatch.setenv(messages.ENV_VAR, "zh_CN")  # what a Chinese notebook's setup cell sets
+    chinese = table._repr_html_()
+    assert "<th>网络</th>" in chinese and "第 1 轮后的测试准确率" in chinese
+    assert "LeNet + 批量归一化" in chinese and "smoke 预算，cpu：在 8,192 张图像上训练 1 轮" in chinese
+    # the book translates the English build's HTML the same way (tools/lang_switch.py)
+    assert messages.translate_table_html(english, "zh_CN") == chinese
+    lines = str(table).splitlines()  # the text form keeps its columns: a CJK character is 2 wide
+    assert len({messages._width(line) for line in lines[:3]}) == 1, lines
+
+
 # ----------------------------------------------------------------------- the Chinese book
 def test_language_links_point_at_the_same_page():
     class App:

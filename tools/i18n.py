@@ -273,14 +273,18 @@ def _name(po_path: Path) -> str:
 
 @functools.lru_cache(maxsize=1)
 def printed_phrases() -> dict[str, str]:
-    """English phrase of a printed line (two or more words, cnncourse/messages.py) -> what
-    the Chinese edition prints instead: the words the Chinese text must quote."""
+    """English phrase of a printed line or a table's header or row label (two or more words,
+    cnncourse/messages.py) -> what the Chinese edition prints instead: the words the Chinese
+    text must quote."""
     import string
 
-    from cnncourse.messages import CATALOGUE
+    from cnncourse.messages import CATALOGUE, TABLE_CATALOGUE, TABLE_WORDS
 
     phrases: dict[str, str] = {}
-    for message in CATALOGUE:
+    for english, chinese in TABLE_WORDS.items():  # d2l.Table's headers and row labels
+        if english != chinese and len(re.findall(r"[A-Za-z]{2,}", english)) >= 2:
+            phrases[english] = chinese
+    for message in CATALOGUE + TABLE_CATALOGUE:
         lines_en = message.en.split("\n")
         lines_zh = re.sub(r"\{\w+\}", "…", message.zh).split("\n")
         for i, line in enumerate(lines_en):

@@ -98,12 +98,19 @@ def chinese_prompt(prompt: str, classes: list[str] = ()) -> str:
 
 
 def translate_outputs(app: Sphinx, doctree: nodes.document) -> None:
-    """Printed results of the (English) run, and the buttons of hidden cells, in the page's
-    language."""
+    """Printed results of the (English) run, its tables' captions, headers and row labels, and
+    the buttons of hidden cells, in the page's language."""
     if edition(app) != "zh_CN":
         return
-    from cnncourse.messages import translate
+    from cnncourse.messages import translate, translate_table_html
 
+    for raw in doctree.findall(nodes.raw):  # d2l.Table's HTML: caption, headers, row labels
+        text = raw.astext()
+        if "html" in raw.get("format", "") and '<table class="table"' in text:
+            chinese = translate_table_html(text, "zh_CN")
+            if chinese != text:
+                raw.children = [nodes.Text(chinese)]
+                raw.rawsource = chinese
     for cell in doctree.findall(nodes.container):
         for key in ("prompt_show", "prompt_hide"):
             if key in cell.attributes:
