@@ -537,7 +537,8 @@ TABLE_WORDS: dict[str, str] = {
     "activations / image": "激活值 / 图像", "activations ×128": "激活值 ×128",
     "train images / s": "训练图像 / 秒",
     "conv 1": "卷积层 1", "conv 2": "卷积层 2", "dense 120": "全连接层 120",
-    "dense 84": "全连接层 84", "dense 10": "全连接层 10", "dense 84 vs [0, 1]": "全连接层 84 相对 [0, 1]",
+    "dense 84": "全连接层 84", "dense 10": "全连接层 10",
+    "dense 84 vs [0, 1]": "全连接层 84 相对 [0, 1]",
     "kernels (3 seeds)": "卷积核（3 个随机种子）",
     "edge-like before (mean R²)": "训练前边缘状的比例（平均 R²）",
     "edge-like after (mean R²)": "训练后边缘状的比例（平均 R²）",
@@ -615,7 +616,8 @@ TABLE_CATALOGUE: list[Message] = [
       "{budget} 预算，{device}：在 {n} 张图像上以批量大小 128 训练 {e} 轮"),
     M(_BUDGET + ": {e} epoch(s) on {n} images; training loss and accuracy are each epoch's "
       "means",
-      "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮；训练损失和准确率是每轮的平均值"),
+      "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮；"
+      "训练损失和准确率是每轮的平均值"),
     M(_BUDGET + ": {e} epoch(s) on {n} images", "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮"),
     M("batch norm and Kaiming init; " + _BUDGET + ": {e} epoch(s) on {n} images, {s} SGD steps",
       "批量归一化和 Kaiming 初始化；{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮，"

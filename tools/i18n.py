@@ -445,8 +445,6 @@ def _english_term(term: str) -> re.Pattern:
 
 def term_problems(po_path: Path) -> list[str]:
     """Messages that translate a checked glossary term with another word."""
-    from sphinx_intl import catalog
-
     terms = glossary()
     name = _name(po_path)
     problems = []
