@@ -618,7 +618,8 @@ TABLE_CATALOGUE: list[Message] = [
       "means",
       "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮；"
       "训练损失和准确率是每轮的平均值"),
-    M(_BUDGET + ": {e} epoch(s) on {n} images", "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮"),
+    M(_BUDGET + ": {e} epoch(s) on {n} images",
+      "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮"),
     M("batch norm and Kaiming init; " + _BUDGET + ": {e} epoch(s) on {n} images, {s} SGD steps",
       "批量归一化和 Kaiming 初始化；{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮，"
       "SGD {s} 步"),
