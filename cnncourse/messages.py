@@ -396,6 +396,17 @@ CATALOGUE: list[Message] = [
     M("avg, 2x2 window, stride 2:", "平均池化，2x2 窗口，步幅 2："),
     M("max, 3x3 window, padding 1, stride 2:", "最大池化，3x3 窗口，填充 1，步幅 2："),
     M("{n} channels in -> {shape}", "输入 {n} 个通道 -> {shape}"),
+    M("step {n}: loss {x}", "第 {n} 步：损失 {x}"),
+    # conv_pool's shape check: three narrow columns under one printed string, kept in place
+    M("padding stride cases  formula != layer  corr2d != layer",
+      "   填充   步幅  情形" + " " * 8 + "公式 != 层" + " " * 5 + "corr2d != 层"),
+    M("train: {a} | test: {b}", "训练集：{a} | 测试集：{b}"),
+    M("{layer}: weight {w} + bias {b} = {n} parameters",
+      "{layer}：权重 {w} + 偏置 {b} = {n} 个参数"),
+    M("training mode:", "训练模式："),
+    M("evaluation mode:", "评估模式："),
+    M("3x3 convs only:     {x}", "只用 3x3 卷积：      {x}"),
+    M("3x3 conv + 2x2 pool: {x}", "3x3 卷积 + 2x2 池化：{x}"),
     M("To record one, run this on a machine with an NVIDIA GPU,",
       "要记录一次运行，请在一台有 NVIDIA GPU 的机器上，"),
     M("from the repository root:", "在仓库的根目录下运行："),
@@ -506,9 +517,6 @@ LEFT_IN_ENGLISH: list[str] = [
     # code: expressions whose difference is printed, the tensors' names
     "convolution - corr2d(X, K)", "convolution - corr2d(X, flip(K))", "ours - F.conv2d",
     "one_hot(y)", "softmax - one_hot",
-    # column labels of tables of numbers
-    "dense share", "true kernel", "padding stride cases", "after layer", "kernel stride jump",
-    "x3 convs only:",
 ]
 
 
@@ -564,6 +572,26 @@ TABLE_WORDS: dict[str, str] = {
     "average": "平均", "max": "最大", "new": "新的", "lenet, above": "lenet，见上文",
     "lenet_modern, above": "lenet_modern，见上文", "LeNet + batch norm": "LeNet + 批量归一化",
     "ratio (×)": "比值（×）", "(a uniform map)": "（均匀图）",
+    # tables printed as text, in aligned columns (translate_columns)
+    **LOSS_RUNS_ZH, **DEEP_NETS_ZH, **MODELS_ZH,
+    "conv": "卷积层", "dense": "全连接层", "layer": "层", "weights": "权重",
+    "gradients": "梯度", "optimizer": "优化器状态", "activations": "激活值", "total": "合计",
+    "learned kernel": "学到的卷积核", "true kernel": "真实的卷积核", "map": "特征图",
+    "image": "图像", "after layer": "经过的层", "kernel stride jump": "卷积核  步幅  跳距",
+    "formula": "公式", "autograd": "自动微分", "label": "标签", "naive": "朴素",
+    "ours": "我们的", "naive (softmax, then log)": "朴素（先 softmax 再取对数）",
+    "log-sum-exp form": "log-sum-exp 形式", "gradient sent to z_y": "传给 z_y 的梯度",
+    "square error on logits": "logits 上的平方误差",
+    "square error on softmax (Brier)": "softmax 上的平方误差（Brier）",
+    "mean conf": "平均置信度", "not [0,1]": "不在 [0,1] 内",
+    "largest Hessian eigenvalue": "Hessian 的最大特征值", "square error": "平方误差",
+    "random logits": "随机 logits", "two classes at 1/2": "两个类别各 1/2",
+    "confident and right": "自信且正确", "blew up": "发散", "pixels": "像素数",
+    "parameters": "参数量", "FLOPs per parameter": "每个参数的 FLOPs",
+    "softmax regression": "softmax 回归", "small CNN": "小型 CNN",
+    "acc, original": "准确率，原图", "acc, permuted": "准确率，打乱",
+    "change (points)": "变化（百分点）", "net": "网络", "diverged": "发散",
+    "net, 20 hidden layers": "网络，20 个隐藏层",
     # captions without numbers
     "one batch of 256 test images, untrained LeNet": "一个批量的 256 张测试图像，未训练的 LeNet",
     "gradient norm per weight layer, untrained, one batch of 256":
@@ -580,6 +608,14 @@ TABLE_CATALOGUE: list[Message] = [
     M("{name}, fill {fill}", "{name}，填充值 {fill}"),
     M("{name}: ms per image", "{name}：每张图像的毫秒数"),
     M("after epoch {n}", "第 {n} 轮后"),
+    M("dense share {p}", "全连接层占比 {p}"),
+    M("largest difference {x}", "最大差异 {x}"),
+    M("Dataset + DataLoader, {n} workers", "Dataset + DataLoader，{n} 个工作进程"),
+    M("params of a {n}-unit layer", "{n} 个单元的一层的参数量"),
+    M("shift {k}", "平移 {k}"),
+    M("lr {x}", "学习率 {x}"),
+    M("layer 1 / layer {n}", "第 1 层 / 第 {n} 层"),
+    M("layer {n}", "第 {n} 层"),
     M(_BUDGET + ", seed {seed}: {e} epochs of batch 32 ({s} steps) on {n} training images; "
       "{t} test images",
       "{budget} 预算，{device}，随机种子 {seed}：在 {n} 张训练图像上以批量大小 32 训练 {e} 轮"
@@ -628,13 +664,16 @@ TABLE_CATALOGUE: list[Message] = [
 
 # Cells of numbers with a word between them (interpret: "7% to 9%", "6 of 48").
 TABLE_NUMBERS = [(re.compile(r"^([\d.,]+%?) to ([\d.,]+%?)$"), r"\1 到 \2"),
-                 (re.compile(r"^([\d,]+) of ([\d,]+)$"), r"\2 个中的 \1 个")]
+                 (re.compile(r"^([\d,]+) of ([\d,]+)$"), r"\2 个中的 \1 个"),
+                 (re.compile(r"^([\d,.]+) examples/sec$"), r"\1 样本/秒"),
+                 (re.compile(r"^(\d) (" + "|".join(map(re.escape, CLASS_NAMES_ZH)) + ")$"),
+                  lambda m: f"{m[1]} {CLASS_NAMES_ZH[m[2]]}")]
 
 
 def translate_cell(text: str, lang: str | None = None) -> str:
     """One header, row label or caption of a :class:`cnncourse.analysis.Table` in ``lang``
     (default: :func:`language`); ``text`` itself where nothing here translates it."""
-    if (lang or language()) == "en":
+    if (lang or language()) == "en" or not re.search(r"[A-Za-z]{2}", text):
         return text
     if text in TABLE_WORDS:
         return TABLE_WORDS[text]
@@ -646,6 +685,46 @@ def translate_cell(text: str, lang: str | None = None) -> str:
         if m:
             return message.render(m)
     return text
+
+
+# A cell of a table printed as text: words and numbers joined by single spaces; cells are
+# apart by two spaces or more.
+_COLUMN_CELL = re.compile(r"\S+(?: \S+)*")
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def translate_columns(line: str, lang: str | None = None, others: list[str] = ()) -> str:
+    """A line of a table printed as text (columns apart by two or more spaces), with each
+    header and row label that :func:`translate_cell` knows in ``lang``, the columns kept in
+    place. A right-aligned cell (one whose right edge a cell of the ``others`` lines of its
+    table shares) keeps its right edge, the others their left edge; where the other lines do
+    not tell, a cell with more room before it than after counts as right-aligned. A
+    translation too wide for its room pushes the rest of the line right."""
+    cells = [(m.start(), m.end(), m[0]) for m in _COLUMN_CELL.finditer(line)]
+    if len(cells) < 2 or _CJK.search(line):
+        return line
+    shown = [translate_cell(c, lang) for _, _, c in cells]
+    if shown == [c for _, _, c in cells]:
+        return line
+    # the other cells' edges (not rules of dashes, nor the same words in another row)
+    edges = [(m.start(), m.end(), m[0]) for other in others if not _CJK.search(other)
+             for m in _COLUMN_CELL.finditer(other) if m[0].strip("-")]
+    out, col = "", 0
+    for i, ((start, end, english), text) in enumerate(zip(cells, shown)):
+        starts = {a for a, _, words in edges if words != english}
+        ends = {b for _, b, words in edges if words != english}
+        before = start - cells[i - 1][1] if i else start
+        after = cells[i + 1][0] - end if i + 1 < len(cells) else 0
+        least = 0 if i == 0 else (2 if before >= 2 else 1)
+        if (end in ends) != (start in starts):
+            right = end in ends
+        else:
+            right = before > 0 and before >= after
+        goal = end - _width(text) if right else start
+        pad = max(goal - col, least)
+        out += " " * pad + text
+        col += pad + _width(text)
+    return out + line[cells[-1][1]:]
 
 
 _TABLE_CELL = re.compile(r"(<caption>|<t[hd](?: [^>]*)?>)([^<]*)(</caption>|</t[hd]>)")
@@ -688,6 +767,10 @@ def translate(text: str, lang: str | None = None) -> str:
                 lines = message.rewrap(lines) or lines
             blocks[i] = "\n".join(lines)
         text = "".join(blocks)
+    if "  " in text:  # tables printed as text: their headers and row labels
+        lines = text.split("\n")
+        text = "\n".join(translate_columns(line, lang or language(), lines[:i] + lines[i + 1:])
+                         if "  " in line else line for i, line in enumerate(lines))
     return text
 
 

@@ -574,6 +574,28 @@ def test_the_lines_the_text_points_at_are_chinese():
         assert messages.translate(english, "zh_CN") == chinese
 
 
+def test_tables_printed_as_text_keep_their_columns():
+    """mlp_limits' print_table and cross_entropy's f-string tables: headers and row labels in
+    Chinese ("请看最后一列", "表格证实了它：平方误差的运行从学习率 1 起就发散了"), numbers
+    where they were."""
+    english = ("model               parameters  FLOPs / image  FLOPs per parameter\n"
+               "------------------  ----------  -------------  -------------------\n"
+               "softmax regression       7,850         15,680                  2.0\n"
+               "small CNN               20,490      2,063,488                100.7\n")
+    lines = messages.translate(english, "zh_CN").splitlines()
+    assert lines[0].split() == ["模型", "参数量", "FLOPs", "/", "图像", "每个参数的", "FLOPs"]
+    assert lines[2].startswith("softmax 回归 ") and lines[3].startswith("小型 CNN ")
+    # right-aligned columns end where they ended in English, on every line
+    for line, original in zip(lines, english.splitlines()):
+        assert messages._width(line) == len(original), (line, original)
+    sweep = ("    lr   square error  cross-entropy\n   0.1          0.300          0.219\n"
+             "     1        blew up          0.105\n")
+    lines = messages.translate(sweep, "zh_CN").splitlines()
+    assert lines[0] == "学习率       平方误差         交叉熵"
+    assert lines[2] == "     1           发散          0.105"
+    assert messages.translate(sweep, "en") == sweep
+
+
 def test_install_translates_what_is_printed(capsys, monkeypatch):
     monkeypatch.setenv(messages.ENV_VAR, "en")  # restored after the test
     try:
@@ -608,8 +630,9 @@ def test_each_catalogued_sentence_is_still_printed_somewhere():
     assert not stale, f"no print makes these any more (update cnncourse/messages.py): {stale}"
 
 
-# Calls whose text is printed: print() and mlp_limits' say(), which prints textwrap.fill(text).
-PRINTING = ("print", "say")
+# Calls whose text is printed: print(), mlp_limits' say(), which prints textwrap.fill(text), and
+# its print_table(headers, rows), whose headers are a list.
+PRINTING = ("print", "say", "print_table")
 
 
 def _printed_literals(node) -> list[str]:
@@ -624,6 +647,12 @@ def _printed_literals(node) -> list[str]:
         return _printed_literals(node.left) + _printed_literals(node.right)
     if isinstance(node, ast.Call):  # "...".join(...), textwrap.fill(...)
         return [t for a in node.args for t in _printed_literals(a)]
+    if isinstance(node, (ast.List, ast.Tuple)):  # a table's headers
+        return [t for e in node.elts for t in _printed_literals(e)]
+    if isinstance(node, ast.ListComp):  # [f"shift {k}" for k in shifts]
+        return _printed_literals(node.elt)
+    if isinstance(node, ast.Starred):  # [*[f"lr {x}" for x in lrs]]
+        return _printed_literals(node.value)
     return []
 
 
@@ -633,7 +662,8 @@ def english_prints(chapters: list[Path] = CHAPTERS) -> list[tuple[str, str]]:
     messages.LEFT_IN_ENGLISH does not list."""
     import ast
 
-    templates = " ".join(m.en for m in messages.CATALOGUE)
+    templates = " ".join([m.en for m in messages.CATALOGUE + messages.TABLE_CATALOGUE]
+                         + list(messages.TABLE_WORDS))
     kept = " ".join(messages.LEFT_IN_ENGLISH)
     sources = [(f"{md.name}, cell {i}", c.source) for md in chapters
                for i, c in enumerate(jupytext.read(md, fmt="md:myst").cells)
@@ -668,6 +698,10 @@ def test_a_new_english_print_is_found(tmp_path):
     md.write_text("---\njupytext:\n  text_representation:\n    format_name: myst\n---\n\n"
                   "```{code-cell} ipython3\nprint(f'the new run took {s:.1f} s')\n```\n")
     assert [p for _, p in english_prints([md])] == ["the new run took"]
+    md.write_text("---\njupytext:\n  text_representation:\n    format_name: myst\n---\n\n"
+                  "```{code-cell} ipython3\nprint_table(['net', 'new heading', *[f'lr {x}' "
+                  "for x in lrs], *[f'new step {k}' for k in ks]], rows)\n```\n")
+    assert [p for _, p in english_prints([md])] == ["new heading", "new step"]
 
 
 def _table_texts(call, assigned: dict) -> list[str]:
