@@ -125,6 +125,20 @@ def test_each_corruption_of_an_entry_is_caught(tmp_path, corruption, reason):
     assert BOLD[:20] in problems[0]  # names the message
 
 
+@pytest.mark.parametrize("line, reason", [
+    ('#~ msgid "Old text."\n#~ msgstr "旧的。"\n', "obsolete '#~' entries"),
+    ('#, python-format\nmsgid "21 % of the time"\nmsgstr "21% 的时间"\n', "format flags"),
+], ids=["obsolete", "format-flag"])
+def test_a_catalogue_file_msgfmt_or_translators_trip_over_is_caught(tmp_path, line, reason):
+    """Written by hand or by another tool: the check names what ``update`` would remove."""
+    import shutil
+    po = tmp_path / "data.po"
+    shutil.copy(i18n.CATALOGUES / "chapters" / "data.po", po)
+    po.write_text(po.read_text() + "\n" + line)
+    problems = i18n.check([str(po)], sources=False)
+    assert any(reason in p for p in problems), problems
+
+
 def test_markup_balance_rules():
     assert i18n.markup_problem("a **b** and *c* [d](https://e.org)",
                                "甲 **乙** 和 *丙* [丁](https://e.org)") == ""

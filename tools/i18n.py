@@ -311,7 +311,13 @@ def quoted_output_problems(english: str, chinese: str) -> list[str]:
 def catalogue_problems(po_path: Path) -> list[str]:
     """Every reason this catalogue is not a complete, faithful translation of its page."""
     name = _name(po_path)
-    problems = []
+    text = po_path.read_text(encoding="utf-8")
+    problems = [f"{name}: {what} (python tools/i18n.py update writes the catalogue without them)"
+                for what, found in (
+                    ("obsolete '#~' entries", re.search(r"^#~", text, re.M)),
+                    ("format flags, which make msgfmt -c check the translation's '%' as a format",
+                     re.search(r"^#,.*python-(?:brace-)?format", text, re.M)))
+                if found]
     for m in read_catalogue(po_path):
         if not m.id:
             continue
