@@ -74,6 +74,14 @@ LOSS_RUNS_ZH = {"square error, one-hot": "平方误差（独热）", "cross-entr
 NETS_ZH = {"plain, default init": "普通，默认初始化", "plain, Kaiming init": "普通，Kaiming 初始化",
            "residual, default init": "残差，默认初始化", "plain": "普通", "residual": "残差"}
 
+# The removal orders of interpret's deletion test (the methods, signed or by magnitude).
+DELETION_ORDERS_ZH = {
+    "brightest pixels": "最亮的像素", "random pixels": "随机像素",
+    "gradient × input": "梯度 × 输入", "gradient × input, baseline 0.5": "梯度 × 输入，基线 0.5",
+    "integrated gradients, baseline 0.5": "积分梯度，基线 0.5",
+    "integrated gradients, by magnitude": "积分梯度，按绝对值",
+    "occlusion, by magnitude": "遮挡，按绝对值", "occlusion, fill 0.5": "遮挡，填充值 0.5",
+}
 
 @dataclass(frozen=True)
 class Message:
@@ -193,7 +201,9 @@ CATALOGUE: list[Message] = [
       "{n} 张 224×224 的图像（预算：{budget}，{device}）"),
     M("10^6 units, training mode: {p} set to zero, mean {m}",
       "10^6 个单元，训练模式：{p} 被置零，均值 {m}"),
-    M("{name}: strongest response {a} of {b}", "{name}：最强响应 {a}（全图最大 {b}）"),
+    M("{name}: strongest response {a} of {b}", "{name}：最强响应 {a}（全图最大 {b}）",
+      values={"name": {"max pool 3×3, stride 2": "最大池化 3×3，步幅 2",
+                       "avg pool 3×3, stride 2": "平均池化 3×3，步幅 2"}}),
     M("stride {s}: output {shape}, {g} GFLOPs per image",
       "步幅 {s}：输出 {shape}，每张图像 {g} GFLOPs"),
     M("conv2 on one GPU: {a} parameters; split: {b}",
@@ -295,7 +305,8 @@ CATALOGUE: list[Message] = [
     M("linear model: largest |saliency - W[3]| = {x}",
       "线性模型：|saliency - W[3]| 的最大值 = {x}"),
     M("{name}: faster than removing the brightest pixels first: {methods}",
-      "{name}：比先移除最亮的像素更快的方法：{methods}", items={"methods": METHODS_ZH}),
+      "{name}：比先移除最亮的像素更快的方法：{methods}",
+      items={"methods": {**METHODS_ZH, **DELETION_ORDERS_ZH}}),
     M("{name}: faster than removing the brightest pixels first: ",
       "{name}：没有哪种方法比先移除最亮的像素更快"),
     M("{name}'s Grad-CAM puts {ml} of its weight on the background than a uniform map "
@@ -387,7 +398,8 @@ CATALOGUE: list[Message] = [
       "不带池化的同样的卷积下降 {d}，MLP 下降 {e}。", wrap=88),
     M("--- {name}", "--- {name}", values={"name": LOSS_RUNS_ZH}),
     M("default init, lr {lr}", "默认初始化，学习率 {lr}"),
-    M("Xavier, lr {lr}", "Xavier 初始化，学习率 {lr}"),
+    M("Xavier, lr {lr}", "Xavier 初始化，学习率 {lr}",
+      values={"lr": {"0.9 (published)": "0.9（公布的设置）"}}),
     M("label: {c} | shape: {s}", "标签：{c} | 形状：{s}", values={"c": CLASS_NAMES_ZH}),
     # d2l.layer_summary's table: the header and the total, the columns kept in place
     M("layer{pad}  output shape{gap}params", "层   {pad}  输出形状    {gap}参数量"),
@@ -413,6 +425,13 @@ CATALOGUE: list[Message] = [
     M("It writes cnncourse/results/alexnet_full.json; rebuild the book to\nshow it here.",
       "它会写出 cnncourse/results/alexnet_full.json；重新构建本书，结果就会显示在这里。"),
     # ---- the opening line of every chapter
+    M("budget: {budget}, device: {device}, seed: {seed}, PyTorch {version}",
+      "预算：{budget}，设备：{device}，随机种子：{seed}，PyTorch {version}"),
+    M("budget: {budget}, device: {device}, torch {version}, seed {seed}",
+      "预算：{budget}，设备：{device}，torch {version}，随机种子 {seed}"),
+    M("budget: {budget}, device: {device}, seed: {seed}",
+      "预算：{budget}，设备：{device}，随机种子：{seed}"),
+    M("budget: {budget} | seed: {seed}", "预算：{budget} | 随机种子：{seed}"),
     M("budget: {budget}, device: {device}, torch {version}",
       "预算：{budget}，设备：{device}，torch {version}"),
     M("budget: {budget}, device: {device}, PyTorch {version}",
@@ -524,13 +543,6 @@ LEFT_IN_ENGLISH: list[str] = [
 # row ("请看最后一列", "默认初始化的那一行"). Each header, row label and caption is looked up
 # whole: first as a word here, then as a template of TABLE_CATALOGUE; cells of numbers, and
 # names a reader types (lenet_modern, SGD 0.9, AlexNet-28), are left as they are.
-DELETION_ORDERS_ZH = {
-    "brightest pixels": "最亮的像素", "random pixels": "随机像素",
-    "gradient × input": "梯度 × 输入", "gradient × input, baseline 0.5": "梯度 × 输入，基线 0.5",
-    "integrated gradients, baseline 0.5": "积分梯度，基线 0.5",
-    "integrated gradients, by magnitude": "积分梯度，按绝对值",
-    "occlusion, by magnitude": "遮挡，按绝对值", "occlusion, fill 0.5": "遮挡，填充值 0.5",
-}
 TABLE_WORDS: dict[str, str] = {
     **METHODS_ZH, **SCALINGS_ZH, **REGULARISERS_ZH, **NETS_ZH, **DELETION_ORDERS_ZH,
     # column headers

@@ -583,6 +583,13 @@ def test_the_lines_the_text_points_at_are_chinese():
             "本次运行中每轮秒数除以 MFLOPs：LeNet 1.08, ResNet-28 0.65",
         "[0, 1] (as loaded)   test accuracy after epoch 1: 0.084":
             "[0, 1]（加载时原样） 第 1 轮后的测试准确率：0.084",
+        # interpret's control orders, and every chapter's opening line with its seed
+        "LeNet: faster than removing the brightest pixels first: gradient × input, "
+        "integrated gradients, by magnitude":
+            "LeNet：比先移除最亮的像素更快的方法：梯度 × 输入、积分梯度，按绝对值",
+        "budget: smoke, device: cpu, torch 2.14.1, seed 0":
+            "预算：smoke，设备：cpu，torch 2.14.1，随机种子 0",
+        "Xavier, lr 0.9 (published)": "Xavier 初始化，学习率 0.9（公布的设置）",
     }
     for english, chinese in printed.items():
         assert messages.translate(english, "zh_CN") == chinese
@@ -873,3 +880,8 @@ def test_chinese_book_builds_from_the_english_cache(smoke_books):
     assert "整个运行中 AdamW 的衰减" in alexnet
     english_line = r"AdamW(?:'|&#39;)s decay over the whole run: each weight multiplied by \d"
     assert not re.search(english_line, alexnet)
+    # tables: d2l.Table's headers and captions, and a table printed as text
+    assert re.search(r"<th[^>]*>测试准确率相对基线</th>", alexnet)
+    assert not re.search(r"<th[^>]*>(?:train acc|test acc|gap)</th>", alexnet)
+    assert "一次只改一处" in lenet and not re.search(r"<caption>one change at a time", lenet)
+    assert "每个参数的 FLOPs" in (zh / "chapters" / "mlp_limits.html").read_text()
