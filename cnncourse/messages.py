@@ -16,8 +16,13 @@ and recognises a printed line by its template, carrying the numbers over:
 Nothing changes for English: no print site was touched, and English output is
 byte for byte what it was. A sentence whose English print changes simply stops
 matching and appears in English until its template here is updated (the tests
-check the catalogue against the chapters' outputs). Tables of numbers and the
-figures stay as they are: their words are column labels, read with the prose.
+check the catalogue against the chapters' outputs). Tables are translated too,
+because the text reads them by column and row ("请看最后一列"): a ``d2l.Table``'s
+caption, headers and row labels (:func:`translate_cell`; the notebook's table
+asks :func:`language` when it is shown, the book rewrites the English build's
+HTML with :func:`translate_table_html`), and the headers and row labels of tables
+printed as text, each in its column (:func:`translate_columns`). The figures stay
+as they are.
 """
 from __future__ import annotations
 
