@@ -768,8 +768,11 @@ def language() -> str:
     return lang.replace("-", "_")
 
 
-def translate(text: str, lang: str | None = None) -> str:
-    """``text`` with every catalogued sentence in ``lang`` (default: :func:`language`)."""
+def translate(text: str, lang: str | None = None, context: list[str] = ()) -> str:
+    """``text`` with every catalogued sentence in ``lang`` (default: :func:`language`).
+
+    ``context``: lines printed just before (English), which tell a table printed one row per
+    call which of its columns are right-aligned (:func:`translate_columns`)."""
     if (lang or language()) == "en":
         return text
     for message in CATALOGUE:
@@ -786,7 +789,8 @@ def translate(text: str, lang: str | None = None) -> str:
         text = "".join(blocks)
     if "  " in text:  # tables printed as text: their headers and row labels
         lines = text.split("\n")
-        text = "\n".join(translate_columns(line, lang or language(), lines[:i] + lines[i + 1:])
+        text = "\n".join(translate_columns(line, lang or language(),
+                                           [*context, *lines[:i], *lines[i + 1:]])
                          if "  " in line else line for i, line in enumerate(lines))
     return text
 
@@ -794,20 +798,27 @@ def translate(text: str, lang: str | None = None) -> str:
 class _TranslatingStream(io.TextIOBase):
     """A text stream that translates each completed print before passing it on."""
 
+    # English lines kept as context: a table printed row by row is one table
+    CONTEXT_LINES = 40
+
     def __init__(self, stream, lang: str):
         self._stream, self._lang, self._pending = stream, lang, ""
+        self._recent: list[str] = []
+
+    def _emit(self) -> None:
+        self._stream.write(translate(self._pending, self._lang, self._recent))
+        self._recent = (self._recent + self._pending.split("\n"))[-self.CONTEXT_LINES:]
+        self._pending = ""
 
     def write(self, text: str) -> int:
         self._pending += text
         if self._pending.endswith("\n"):  # print() ends with its own write of end="\n"
-            self._stream.write(translate(self._pending, self._lang))
-            self._pending = ""
+            self._emit()
         return len(text)
 
     def flush(self) -> None:
         if self._pending:
-            self._stream.write(translate(self._pending, self._lang))
-            self._pending = ""
+            self._emit()
         self._stream.flush()
 
     def __getattr__(self, name):  # encoding, isatty, fileno...: the wrapped stream's

@@ -628,6 +628,14 @@ def test_install_translates_what_is_printed(capsys, monkeypatch):
     finally:
         messages.install("en")  # unwraps sys.stdout again
     assert capsys.readouterr().out == "在 cuda:0 上训练（预算：full）\n预算：full，设备：cuda:0"
+    try:  # a table printed one row per call keeps its right-aligned column
+        messages.install("zh_CN")
+        print("    lr   square error  cross-entropy")
+        print("   0.1          0.300          0.219")
+        print("     1        blew up          0.105")
+    finally:
+        messages.install("en")
+    assert capsys.readouterr().out.splitlines()[-1] == "     1           发散          0.105"
     with pytest.raises(ValueError, match="zh_CN"):
         messages.install("fr")
 
