@@ -157,7 +157,7 @@ def _check_model(path: Path, record: dict, net: nn.Module) -> None:
     saved, own = record["model"], unwrap(net).state_dict()
     missing = [k for k in own if k not in saved]
     extra = [k for k in saved if k not in own]
-    shapes = [f"{k}: {tuple(saved[k].shape)} in the file, {tuple(own[k].shape)} in the model"
+    shapes = [f"{k!r}: {tuple(saved[k].shape)} in the file, {tuple(own[k].shape)} in the model"
               for k in own if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
     problems = []
     if missing:
@@ -169,8 +169,8 @@ def _check_model(path: Path, record: dict, net: nn.Module) -> None:
                         f"{'; ...' if len(shapes) > 3 else ''}")
     if problems:
         raise CheckpointError(
-            f"{path} holds a checkpoint of another model ({record.get('model_class', '?')}, "
-            f"{record['epoch']} epoch(s)) than {type(unwrap(net)).__name__}: "
+            f"{path} holds the weights of another model (a {record.get('model_class', '?')} "
+            f"after {record['epoch']} epoch(s)) than this {type(unwrap(net)).__name__}: "
             f"{'; '.join(problems)}. {_fresh_start(path)}")
 
 

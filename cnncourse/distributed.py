@@ -130,6 +130,8 @@ def average_gradients(net: nn.Module) -> None:
     the parts are equal in size), so every rank then takes the same optimiser step.
     """
     world_size = get_world_size()
+    if world_size == 1:  # one process: its gradient already is the whole batch's
+        return
     for param in net.parameters():
         if param.grad is not None:
             dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
