@@ -406,11 +406,11 @@ def test_resuming_equals_the_uninterrupted_run(tmp_path, capsys):
 def test_a_finished_checkpoint_trains_nothing_and_a_shorter_run_is_refused(tmp_path):
     ckpt = tmp_path / "run.pt"
     run(2, ckpt)
-    net, history = run(2, ckpt)
-    assert history.epochs == 2
     before = digest(ckpt)
-    with pytest.raises(CheckpointError, match=rf"holds 2 finished epochs, more than "
-                                              rf"num_epochs=1.*num_epochs=2 or more"):
+    net, history = run(2, ckpt)
+    assert history.epochs == 2 and digest(ckpt) == before
+    with pytest.raises(CheckpointError, match=r"holds 2 finished epochs, more than "
+                                              r"num_epochs=1.*num_epochs=2 or more"):
         run(1, ckpt)
     assert digest(ckpt) == before
 
