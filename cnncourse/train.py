@@ -174,7 +174,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     ``cuda_graph``, ``compile`` and ``cpu_threads``: see ``RunPlan``. ``checkpoint``: a file
     saved every epoch and resumed from. Under ``torchrun``, rank 0 alone prints.
     """
-    device = torch.device(device) if device is not None else local_device()  # try_gpu()'s
+    device = torch.device(device) if device is not None else local_device()  # d2l's try_gpu()
     check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init)  # all first
     plan = RunPlan.decide(device, **speed)  # which speed-ups this device gets
     history = TrainHistory(device=str(device), budget=str(budget()), plan=plan)
