@@ -32,7 +32,7 @@ from .device import try_gpu
 __all__ = ["DistributedError", "ShardedDataLoader", "ShardedTensorLoader", "average_gradients",
            "describe_lost_rank", "get_local_rank", "get_rank", "get_world_size", "init_from_env",
            "is_lost_rank", "is_main_process", "local_device", "max_over_ranks", "rank_batches",
-           "set_epoch", "shard", "sum_over_ranks", "unwrap", "wrap_ddp"]
+           "set_epoch", "shard", "sum_over_ranks", "sync_buffers", "unwrap", "wrap_ddp"]
 
 # what torchrun sets in every process it starts (MASTER_PORT too, checked with MASTER_ADDR)
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR")
@@ -170,6 +170,19 @@ def wrap_ddp(net: nn.Module, device=None, plan=None) -> nn.Module:
     ids = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(net, device_ids=ids)
+
+
+def sync_buffers(net: nn.Module) -> None:
+    """Give every rank rank 0's buffers (batch norm's running statistics) of a DDP model.
+
+    DDP does so at the start of each training forward pass; after the last one, each rank
+    has updated its statistics with its own batch. Evaluation calls this first, so that all
+    ranks evaluate -- and end with -- the same model.
+    """
+    if _active() and isinstance(net, nn.parallel.DistributedDataParallel) \
+            and net.broadcast_buffers:
+        for buffer in net.module.buffers():
+            dist.broadcast(buffer, src=0)
 
 
 def unwrap(net: nn.Module) -> nn.Module:

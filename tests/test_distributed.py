@@ -25,6 +25,7 @@ import cnncourse
 from cnncourse.checkpoint import CheckpointError
 from cnncourse.distributed import DistributedError, ShardedDataLoader, ShardedTensorLoader
 from cnncourse.models.lenet import lenet
+from cnncourse.models.modern import lenet_bn
 from conftest import needs_real_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,8 +99,10 @@ WORKER = textwrap.dedent('''
     rank, world = cnncourse.get_rank(), cnncourse.get_world_size()
     scratch = scratch_steps(rank, world)
     net, history = train_sharded(rank, world)
+    bn_net, _ = train_sharded(rank, world, batch_norm=True)
     torch.save({"joined": joined, "rank": rank, "world": world, "scratch": scratch,
-                "ddp": net.state_dict(), "history": history}, f"rank{rank}.pt")
+                "ddp": net.state_dict(), "history": history, "bn": bn_net.state_dict()},
+               f"rank{rank}.pt")
 ''')
 
 
@@ -128,7 +131,7 @@ def scratch_steps(rank: int, world: int, steps: int = 3, batch: int = 16) -> dic
     return net.state_dict()
 
 
-def train_sharded(rank: int, world: int):
+def train_sharded(rank: int, world: int, batch_norm: bool = False):
     """``train_ch6`` on this rank's share of a shuffled in-memory loader (global batch 16);
     on one process the same order through a one-rank ``ShardedTensorLoader``."""
     images, labels = data()
@@ -138,9 +141,10 @@ def train_sharded(rank: int, world: int):
         train = ShardedTensorLoader(train, 0, 1)
     test = cnncourse.TensorLoader(test_images, test_labels, 16, num_classes=10)
     torch.manual_seed(rank)  # different inits: DDP must copy rank 0's weights
-    net = lenet()
-    history = cnncourse.train_ch6(net, train, test, 2, 0.5, "cpu", animate=False,
-                                  verbose=rank == 0, init="xavier" if rank == 0 else None)
+    net = lenet_bn() if batch_norm else lenet()
+    history = cnncourse.train_ch6(net, train, test, 1 if batch_norm else 2, 0.5, "cpu",
+                                  animate=False, verbose=rank == 0,
+                                  init="xavier" if rank == 0 else None)
     return net, {k: getattr(history, k) for k in ("train_loss", "train_acc", "test_acc")}
 
 
@@ -183,8 +187,10 @@ def test_two_processes_on_half_batches_equal_one_on_the_whole_batch(two_ranks):
 @pytest.mark.slow
 def test_all_ranks_end_with_identical_weights_and_history(two_ranks):
     ranks, done = two_ranks
-    for key, value in ranks[0]["ddp"].items():
-        assert torch.equal(value, ranks[1]["ddp"][key]), key
+    for model in ("ddp", "bn"):  # with batch norm: its running statistics too
+        for key, value in ranks[0][model].items():
+            assert torch.equal(value, ranks[1][model][key]), (model, key)
+    assert any("running_mean" in key for key in ranks[0]["bn"])
     assert ranks[0]["history"] == ranks[1]["history"]
 
 
