@@ -100,9 +100,19 @@ WORKER = textwrap.dedent('''
     scratch = scratch_steps(rank, world)
     net, history = train_sharded(rank, world)
     bn_net, _ = train_sharded(rank, world, batch_norm=True)
+    # a checkpoint under the group: every rank's random states, written by rank 0
+    cnncourse.save_checkpoint("ck.pt", net, None, cnncourse.TrainHistory(), 1)
+    _, start = cnncourse.resume("ck.pt", net, None, cnncourse.TrainHistory())
+    try:  # the file on rank 0's machine only
+        cnncourse.resume("ck.pt" if rank == 0 else "elsewhere.pt", net, None,
+                         cnncourse.TrainHistory())
+        uneven = None
+    except cnncourse.CheckpointError as err:
+        uneven = str(err)
+    rngs = len(torch.load("ck.pt", weights_only=True)["rng"])
     torch.save({"joined": joined, "rank": rank, "world": world, "scratch": scratch,
-                "ddp": net.state_dict(), "history": history, "bn": bn_net.state_dict()},
-               f"rank{rank}.pt")
+                "ddp": net.state_dict(), "history": history, "bn": bn_net.state_dict(),
+                "start": start, "uneven": uneven, "rngs": rngs}, f"rank{rank}.pt")
 ''')
 
 
@@ -192,6 +202,14 @@ def test_all_ranks_end_with_identical_weights_and_history(two_ranks):
             assert torch.equal(value, ranks[1][model][key]), (model, key)
     assert any("running_mean" in key for key in ranks[0]["bn"])
     assert ranks[0]["history"] == ranks[1]["history"]
+
+
+@pytest.mark.slow
+def test_a_checkpoint_under_a_group_resumes_every_rank_or_says_which_lacks_it(two_ranks):
+    ranks, _ = two_ranks
+    assert [r["start"] for r in ranks] == [1, 1] and ranks[0]["rngs"] == 2
+    for r in ranks:  # both stop, with the same message, instead of waiting on each other
+        assert "exists on some ranks but not on rank(s) 1: on several machines" in r["uneven"]
 
 
 @pytest.mark.slow
