@@ -82,9 +82,9 @@ def is_main_process() -> bool:
 def init_from_env(backend: str | None = None, timeout_s: float = 60.0) -> bool:
     """Join the process group that ``torchrun`` described in the environment; True if joined.
 
-    Without torchrun's variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``) this returns
-    False and changes nothing: the same script runs as one plain process. Calling it again
-    returns True without starting a second group. ``backend`` defaults to ``nccl`` when this
+    Without torchrun's ``RANK`` and ``WORLD_SIZE`` this returns False and changes nothing:
+    the same script runs as one plain process. Calling it again returns True without
+    starting a second group. ``backend`` defaults to ``nccl`` when this
     machine has a GPU for each of its processes (``cuda:LOCAL_RANK``, made the current
     device), else ``gloo`` on every rank (then ``local_device()`` is the CPU: two processes
     cannot share one GPU under ``nccl``). ``timeout_s`` bounds both the rendezvous and,
@@ -93,9 +93,9 @@ def init_from_env(backend: str | None = None, timeout_s: float = 60.0) -> bool:
     """
     if _active():
         return True
+    if "RANK" not in os.environ and "WORLD_SIZE" not in os.environ:
+        return False  # (a MASTER_ADDR alone, as some clusters set it, launches nothing)
     present = [v for v in _TORCHRUN_VARS if v in os.environ]
-    if not present:
-        return False
     missing = [v for v in (*_TORCHRUN_VARS, "MASTER_PORT") if v not in os.environ]
     if missing:
         raise DistributedError(
