@@ -9,16 +9,18 @@ package exports the union below. No exported name is also the name of a module,
 so ``import cnncourse.NAME`` always reaches the module; ``budget`` is a module
 that can be called (``d2l.budget()``, see ``cnncourse/budget.py``).
 """
-from . import (analysis, augment, budget, claims, conv, data, device, input_norm, losses,
-               norm, plotting, probes, step, summary, timing, train)
+from . import (analysis, augment, budget, checkpoint, claims, conv, data, device, distributed,
+               input_norm, losses, norm, plotting, probes, step, summary, timing, train)
 from . import d2l_aliases as _d2l_aliases
 from .analysis import *
 from .augment import *
 from .budget import *
+from .checkpoint import *
 from .claims import *
 from .conv import *
 from .data import *
 from .device import *
+from .distributed import *
 from .input_norm import *
 from .losses import *
 from .norm import *
@@ -33,8 +35,8 @@ from .train import *
 # CHANGELOG.md says what each version changed.
 __version__ = "0.1.0"
 
-_EXPORTING = (analysis, augment, budget, claims, conv, data, device, input_norm, losses, norm,
-              plotting, probes, step, summary, timing, train)
+_EXPORTING = (analysis, augment, budget, checkpoint, claims, conv, data, device, distributed,
+              input_norm, losses, norm, plotting, probes, step, summary, timing, train)
 # the modules' own lists, each name once; plus the callable budget module
 __all__ = list(dict.fromkeys(["budget", *(n for m in _EXPORTING for n in m.__all__)]))
 

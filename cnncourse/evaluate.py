@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from .checks import check_dtype
+from .distributed import get_world_size, rank_batches, sum_over_ranks, sync_buffers, unwrap
+from .timing import Accumulator
 
 __all__ = ["accuracy", "evaluate_accuracy_gpu", "evaluate_loss", "model_device", "move_loader"]
 
@@ -49,8 +51,15 @@ def _check_batch_dtype(net, X, who: str) -> None:
 
 
 def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> float:
-    """Accuracy of ``net`` on ``data_iter`` (d2l-compatible; one host sync at the end)."""
+    """Accuracy of ``net`` on ``data_iter`` (d2l-compatible; one host sync at the end).
+
+    Under a process group every rank must call it: each evaluates its share of the batches
+    (``rank_batches``) and the counts are summed over the ranks, so all ranks return the
+    accuracy on the whole of ``data_iter``.
+    """
     if isinstance(net, nn.Module):
+        sync_buffers(net)  # under DDP: rank 0's batch-norm statistics on every rank
+        net = unwrap(net)  # DDP's forward would sync buffers: ranks' batch counts differ here
         net.eval()
         if device is None:
             device = model_device(net)
@@ -59,7 +68,7 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> f
     correct = torch.zeros((), dtype=torch.long, device=device)
     total = 0
     with torch.no_grad():
-        for X, y in data_iter:
+        for X, y in rank_batches(data_iter):  # all of data_iter on one process
             if isinstance(X, list):
                 X = [x.to(device) for x in X]
             else:
@@ -69,9 +78,18 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> f
                 _check_batch_dtype(net, X, "evaluate_accuracy_gpu")
             correct += accuracy(net(X), y)
             total += y.numel()
+    if get_world_size() > 1:  # every rank's counts: the accuracy on the whole data set
+        counts = sum_over_ranks(_counts(correct, total))
+        correct, total = counts[0], int(counts[1])
     if total == 0:
         raise _no_batches("evaluate_accuracy_gpu")
-    return correct.item() / total
+    return float(correct) / total
+
+
+def _counts(correct: torch.Tensor, total: int) -> Accumulator:
+    counts = Accumulator(2)
+    counts.add(correct.item(), total)
+    return counts
 
 
 def evaluate_loss(net: nn.Module, data_iter: Iterable, loss: Callable, device=None) -> float:

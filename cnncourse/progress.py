@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterable
 
+from .distributed import is_main_process
 from .plotting import Animator, in_notebook
 
 __all__ = ["EpochProgress", "TrainingDisplay"]
@@ -167,11 +168,14 @@ class TrainingDisplay:
     ``verbose=False`` prints nothing and shows no bar; ``animate=False`` draws no curves
     (then each epoch gets a text line). ``progress`` is ``EpochProgress``'s
     ``min_seconds`` (``True``: 5 s; ``False``: no bar). The figure's x-axis is in
-    epochs from 0: the first points come a fifth of the way into epoch 1.
+    epochs from 0: the first points come a fifth of the way into epoch 1. Under a process
+    group only rank 0 shows anything: one set of lines, not one per rank.
     """
 
     def __init__(self, num_epochs: int, train_iter: Iterable, animate: bool = True,
                  verbose: bool = True, progress: bool | float = True) -> None:
+        if not is_main_process():
+            animate = verbose = False
         self.verbose = verbose
         self.num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
         self.batch_size = getattr(train_iter, "batch_size", None)  # for advice on memory

@@ -12,7 +12,11 @@ The rest lives in one module per job:
 * ``cnncourse.evaluate``: ``accuracy``, ``evaluate_accuracy_gpu``, ``evaluate_loss``
   (also importable from here, as before);
 * ``cnncourse.progress``: the curves, the progress bar and the printed lines;
-* ``cnncourse.checks``: clear errors for bad input, before the model is touched.
+* ``cnncourse.checks``: clear errors for bad input, before the model is touched;
+* ``cnncourse.distributed``: under ``torchrun``, this rank's share of the data (``shard``),
+  the model in ``DistributedDataParallel`` (``wrap_ddp``) and the epoch's sums over all
+  ranks; on one process each of those lines changes nothing;
+* ``cnncourse.checkpoint``: ``checkpoint=PATH`` saves every epoch and resumes from the file.
 
 What a learner gets beyond d2l: the per-epoch history, returned (and kept when you press
 Ctrl-C, or attached to the error when the loss diverges); examples/sec over the whole
@@ -21,6 +25,7 @@ epoch you wait for (data and test pass included); errors that say what to change
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from collections.abc import Callable, Iterable
 
@@ -28,8 +33,10 @@ import torch
 from torch import nn
 
 from .budget import budget
+from .checkpoint import resume, save_checkpoint
 from .checks import check_arguments, optimizer_lrs
-from .device import try_gpu
+from .distributed import (DistributedError, describe_lost_rank, is_lost_rank, local_device,
+                          max_over_ranks, set_epoch, shard, sum_over_ranks, wrap_ddp)
 from .evaluate import accuracy, evaluate_accuracy_gpu, evaluate_loss, move_loader
 from .plan import RunPlan, limit_cpu_threads, make_optimizer
 from .progress import TrainingDisplay
@@ -98,7 +105,7 @@ class TrainHistory:
         self.train_loss.append(train_loss)
         self.train_acc.append(train_acc)
         self.test_acc.append(test_acc)
-        self.epoch_seconds.append(seconds)
+        self.epoch_seconds.append(max_over_ranks(seconds))  # the slowest rank's, on every rank
         self.num_train_examples = int(num_train_examples)
         if self.device.startswith("cuda"):
             self.peak_memory_bytes = torch.cuda.max_memory_allocated(self.device)
@@ -154,7 +161,8 @@ def init_weights(m: nn.Module, kind: str = "xavier") -> None:
 def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epochs: int,
               lr: float | None, device=None, *, optimizer=None, init: str | None = "xavier",
               loss: Callable | None = None, animate: bool = True, verbose: bool = True,
-              progress: bool | float = True, **speed) -> TrainHistory:
+              progress: bool | float = True, checkpoint: str | os.PathLike | None = None,
+              **speed) -> TrainHistory:
     """Train a classifier, print d2l's closing lines and return a ``TrainHistory``.
 
     The six positional arguments and the defaults (Xavier-uniform init, SGD, cross-entropy
@@ -163,19 +171,24 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     None to keep the weights) and ``loss`` replace them; ``animate`` (curves), ``verbose``
     (any output) and ``progress`` (a bar in epochs longer than 5 s, or than the seconds
     given) choose what is shown. ``speed`` takes ``mixed_precision``, ``channels_last``,
-    ``cuda_graph``, ``compile`` and ``cpu_threads``: see ``RunPlan``.
+    ``cuda_graph``, ``compile`` and ``cpu_threads``: see ``RunPlan``. ``checkpoint``: a file
+    saved every epoch and resumed from. Under ``torchrun``, rank 0 alone prints.
     """
-    device = torch.device(device) if device is not None else try_gpu()
+    device = torch.device(device) if device is not None else local_device()  # d2l's try_gpu()
     check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init)  # all first
     plan = RunPlan.decide(device, **speed)  # which speed-ups this device gets
     history = TrainHistory(device=str(device), budget=str(budget()), plan=plan)
+    train_iter = shard(train_iter)  # this rank's share of every batch (all of it on one process)
     view = TrainingDisplay(num_epochs, train_iter, animate, verbose, progress)
     with _kept(history, view):  # Ctrl-C returns the epochs so far; an error carries them
         if init is not None:
             net.apply(lambda m: init_weights(m, init))
         net.to(device)
         move_loader(train_iter, device)  # a TensorLoader moves its whole data set once
+        net = wrap_ddp(net, device, plan)  # under torchrun: gradients averaged over the ranks
         optimizer = make_optimizer(optimizer, net, lr, capturable=plan.cuda_graph)
+        history, start = resume(checkpoint, net, optimizer, history, train_iter, num_epochs,
+                                verbose)  # the finished epochs of a checkpoint, if there is one
         loss = nn.CrossEntropyLoss() if loss is None else loss
 
         def train_step(X, y):
@@ -189,8 +202,9 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
         # the same step, made fast for this device (channels-last, autocast, CUDA graph)
         step = speed_up(train_step, net, loss, optimizer, plan, history)
         timer = Timer()
-        for epoch in range(num_epochs):
+        for epoch in range(start, num_epochs):
             timer.start()
+            set_epoch(train_iter, epoch)  # a sharded loader's order for this epoch
             net.train()
             metric = Accumulator(3)  # sums of loss, correct predictions, examples
             view.epoch_start(epoch)
@@ -200,10 +214,13 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
                 with torch.no_grad():  # the sums stay on the device: no wait per batch
                     metric.add(batch_loss * X.shape[0], accuracy(y_hat, y), X.shape[0])
                 view.batch(X.shape[0], metric)
+            metric = sum_over_ranks(metric)  # the whole epoch's sums, on every rank
             train_loss, train_acc = history.epoch_means(metric, epoch, optimizer)
             test_acc = evaluate_accuracy_gpu(net, test_iter, device)
             history.add_epoch(train_loss, train_acc, test_acc, timer.stop(), metric[2])
             view.epoch_end(history)
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, net, optimizer, history, epoch + 1, train_iter)
     return history
 
 
@@ -230,6 +247,8 @@ def _kept(history: TrainHistory, view: TrainingDisplay):
     except torch.cuda.OutOfMemoryError as err:
         raise _with_history(RuntimeError(_oom_message(err, view.batch_size)), history) from err
     except Exception as err:
+        if is_lost_rank(err):  # another rank died: say so, and how to restart
+            raise _with_history(DistributedError(describe_lost_rank(err)), history) from err
         _with_history(err, history)  # the same exception, now carrying the epochs so far
         raise
     finally:
