@@ -166,7 +166,8 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     ``cuda_graph``, ``compile`` and ``cpu_threads``: see ``RunPlan``.
     """
     device = torch.device(device) if device is not None else try_gpu()
-    check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init)  # all first
+    check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init,  # all first
+                    loss=loss, device=device)
     plan = RunPlan.decide(device, **speed)  # which speed-ups this device gets
     history = TrainHistory(device=str(device), budget=str(budget()), plan=plan)
     view = TrainingDisplay(num_epochs, train_iter, animate, verbose, progress)
