@@ -919,6 +919,39 @@ def occlusion_gaps(tmp):
     return f"finite {bool(torch.isfinite(m).all())}", bool(torch.isfinite(m).all())
 
 
+@probe("silently wrong", "spearman of a constant (all-zero) map against another map",
+       "NaN, counted by the caller (not 0, which would pass for 'unrelated'; issue 26 item 4)")
+def spearman_constant(tmp):
+    import torch
+    from cnncourse.sanity import spearman
+    rho = spearman(torch.zeros(1, 1, 4, 4), torch.rand(1, 1, 4, 4))
+    return f"rho {rho.tolist()}", bool(torch.isnan(rho).all())
+
+
+@probe("silently wrong", "deletion_curve with a NaN heat map",
+       "a ValueError: NaN cannot rank the pixels (not an arbitrary order)")
+def deletion_nan_heat(tmp):
+    import torch
+    from cnncourse.sanity import deletion_curve
+    heat = torch.full((2, 1, 28, 28), float("nan"))
+    return raises(lambda: deletion_curve(bn_cnn(), images(), 1, heat, [0, 0.5]), ValueError,
+                  "NaN")
+
+
+@probe("silently wrong", "randomized_copies(model, blocks)",
+       "the caller's global random state as before (the next experiment unchanged)")
+def randomized_keeps_rng(tmp):
+    import torch
+    from cnncourse.sanity import randomized_copies
+    net = bn_cnn()  # (seeds itself)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    randomized_copies(net, ["9", "7"])
+    same = torch.equal(torch.rand(3), expected)
+    return f"random state kept: {same}", same
+
+
 # ============================================================================= unclear errors
 @probe("unclear errors", "evaluate_accuracy_gpu with a float64 model (issue 27 item 4)",
        "a TypeError naming float64 and net.float()")
@@ -1285,6 +1318,41 @@ def gradcam_t10_state(tmp):
     same = all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     return out + f"; eval {not any(modes(net))}; state kept {same}", (
         ok and same and not any(modes(net)))
+
+
+@probe("unclear errors", "spearman of maps of two shapes",
+       "a ValueError naming both shapes")
+def spearman_shapes(tmp):
+    import torch
+    from cnncourse.sanity import spearman
+    return raises(lambda: spearman(torch.rand(2, 1, 4, 4), torch.rand(2, 1, 5, 5)), ValueError,
+                  "(2, 1, 4, 4)", "(2, 1, 5, 5)")
+
+
+@probe("unclear errors", "randomized_copies with a block name that is not a submodule",
+       "an error naming the block (and, ideally, the model's blocks)")
+def randomized_unknown_block(tmp):
+    from cnncourse.sanity import randomized_copies
+    return raises(lambda: randomized_copies(bn_cnn(), ["head"]), (AttributeError, ValueError),
+                  "head")
+
+
+@probe("unclear errors", "deletion_curve with fractions [0, 1.5]",
+       "a ValueError naming fractions")
+def deletion_fraction(tmp):
+    import torch
+    from cnncourse.sanity import deletion_curve
+    return raises(lambda: deletion_curve(bn_cnn(), images(), 1, torch.rand(2, 1, 28, 28),
+                                         [0, 1.5]), ValueError, "fractions")
+
+
+@probe("unclear errors", "deletion_curve with a heat map of another size (14 x 14)",
+       "a ValueError naming heat and the shape it must have")
+def deletion_heat_shape(tmp):
+    import torch
+    from cnncourse.sanity import deletion_curve
+    return raises(lambda: deletion_curve(bn_cnn(), images(), 1, torch.rand(2, 1, 14, 14),
+                                         [0, 0.5]), ValueError, "heat", "(2, 28, 28)")
 
 
 # ================================================================================ data faults
