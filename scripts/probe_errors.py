@@ -2082,7 +2082,9 @@ def main(argv: list[str] | None = None) -> int:
     import cnncourse.attribution  # noqa: F401
     tiny_tensors()
     if any(p.category == "Chinese catalogue" for p in chosen):
-        load_module("i18n").templates()  # the pages' messages, extracted once (Sphinx)
+        i18n = load_module("i18n")
+        if hasattr(i18n, "templates"):  # (an older i18n.py, without the entry check, has none)
+            i18n.templates()  # the pages' messages, extracted once (Sphinx)
     rows = []
     with tempfile.TemporaryDirectory(prefix="probe-errors-") as work:
         for i, p in enumerate(chosen, 1):
