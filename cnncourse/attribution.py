@@ -230,9 +230,9 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target, layer: str,
     it where the layer looks: position ``i`` at the centre of its receptive field, input
     pixel ``first + step * i`` (see ``place_grid``).
     """
-    target = _check(model, x, target)
-    extractor = _extractor(model, layer)
-    with _gradients_on():
+    with _gradients_on():  # the target too: made in inference mode, gather could not use it
+        target = _check(model, x, target)
+        extractor = _extractor(model, layer)
         # x requires grad so that the maps do even when every weight is frozen
         out = extractor(x.detach().clone().requires_grad_(True))
         maps = out["maps"]
