@@ -1,8 +1,8 @@
 """One entry point for the book's factory: ``python -m bookfactory COMMAND [ARGS...]``.
 
 Each command runs one existing program of the repository with the arguments given
-(``python -m bookfactory build --budget smoke`` is ``python tools/build_book.py --budget
-smoke``); ``python -m bookfactory COMMAND --help`` shows that program's own options. The
+(``python -m bookfactory build --budget smoke`` is ``python bookfactory/build_book.py
+--budget smoke``); ``python -m bookfactory COMMAND --help`` shows that program's own options. The
 programs run as scripts, from the repository root, exactly as when called by their path.
 """
 from __future__ import annotations
@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # command -> (program, what it does)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "build": ("tools/build_book.py", "build the HTML book (English and 简体中文) in a budget"),
-    "notebooks": ("tools/sync_notebooks.py", "write chapters/*.ipynb from the .md sources"),
-    "i18n": ("tools/i18n.py", "update or check the zh_CN translation catalogues"),
-    "claims": ("scripts/claims.py", "survey every chapter's claims over seeds"),
-    "speed": ("tools/make_speed_page.py", "write book/speed.md from benchmarks/results/"),
-    "gpu-check": ("tools/gpu_check.py", "run every chapter and benchmark on a GPU machine"),
+    "build": ("bookfactory/build_book.py", "build the HTML book (English and 简体中文) in a budget"),
+    "notebooks": ("bookfactory/sync_notebooks.py", "write chapters/*.ipynb from the .md sources"),
+    "i18n": ("bookfactory/i18n.py", "update or check the zh_CN translation catalogues"),
+    "claims": ("bookfactory/claims.py", "survey every chapter's claims over seeds"),
+    "speed": ("bookfactory/make_speed_page.py", "write book/speed.md from benchmarks/results/"),
+    "gpu-check": ("bookfactory/gpu_check.py", "run every chapter and benchmark on a GPU machine"),
     "bench": ("benchmarks/bench_{}.py", "run benchmarks/bench_NAME.py: bench NAME [ARGS]"),
 }
 

@@ -1,4 +1,4 @@
-"""The claims survey (scripts/claims.py): seeds x threads x CPU kernels x PyTorch, merged files,
+"""The claims survey (bookfactory/claims.py): seeds x threads x CPU kernels x PyTorch, merged files,
 and an interrupt that loses nothing and leaves the last survey as it was."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from cnncourse.claims import CHAPTER_ENV, RECORD_ENV, SEED_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "claims.py"
+SCRIPT = ROOT / "bookfactory" / "claims.py"
 
 
 def load_script():

@@ -6,7 +6,7 @@ reads: the ``cnncourse`` package (code and data files, the recorded GPU runs
 included; and which copy of it the kernels import), the benchmark results the LeNet
 page reads, the Python and the installed PyTorch, torchvision, NumPy, Matplotlib
 and Pillow, the Fashion-MNIST files (by content) and the run budget.
-(The claims page names the survey it shows in its own code: scripts/claims.py.)
+(The claims page names the survey it shows in its own code: bookfactory/claims.py.)
 This script writes all of those down (names, contents' hashes, versions, sizes
 and times) next to the build; when any differs from the last build it
 says what changed, clears the execution cache and re-reads every page.
@@ -17,8 +17,8 @@ after a failed one re-reads every page; the notebooks that did execute come
 from the cache. Failed chapters leave their traceback in
 ``_build/html/reports/chapters/NAME.err.log`` (emptied at the start of each build).
 
-    python tools/build_book.py                 # budget: CNNCOURSE_BUDGET, else the hardware's
-    python tools/build_book.py --budget smoke --out _build/smoke
+    python -m bookfactory build                 # budget: CNNCOURSE_BUDGET, else the hardware's
+    python -m bookfactory build --budget smoke --out _build/smoke
 """
 from __future__ import annotations
 
@@ -206,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     rc = subprocess.call(cmd, env=env, cwd=ROOT)
     if rc == 0:
         print(f"book: {build / 'html' / 'index.html'}")
-        # The 简体中文 edition (tools/i18n.py) at html/zh_CN/: the same pages translated, their
+        # The 简体中文 edition (bookfactory/i18n.py) at html/zh_CN/: the same pages translated, their
         # outputs from the execution cache this build just filled, so nothing runs again.
-        zh = [sys.executable, str(ROOT / "tools" / "i18n.py"), "build", "--out", str(out)]
+        zh = [sys.executable, str(ROOT / "bookfactory" / "i18n.py"), "build", "--out", str(out)]
         started = time.perf_counter()
         rc = subprocess.call(zh + (["--all"] if reread else []), env=env, cwd=ROOT)
         print(f"简体中文 edition: {time.perf_counter() - started:.0f} s", flush=True)

@@ -1,7 +1,7 @@
 """Run every chapter, the AlexNet record script and the GPU benchmarks; write one summary.
 
     make gpu-check                         # full budget on CUDA, smoke elsewhere
-    python tools/gpu_check.py --budget cpu --chapters alexnet,lenet --benchmarks none
+    python -m bookfactory gpu-check --budget cpu --chapters alexnet,lenet --benchmarks none
 
 Why one command: the course promises that each chapter runs in every budget and on every
 device, and a GPU is borrowed for minutes at a time. This executes each chapter notebook

@@ -1,12 +1,12 @@
 """How robust is each claim? Every chapter over seeds and CPU arithmetics, and what its claims saw.
 
-    python scripts/claims.py                          # cpu budget, seeds 0-4, every chapter
-    python scripts/claims.py --budget smoke --seeds 0 1 --chapters conv_pool
-    python scripts/claims.py --budget smoke --threads 1 default --kernels best avx2 default
-    python scripts/claims.py --budget smoke --python .venv-oldest/bin/python   # oldest PyTorch
-    python scripts/claims.py --chapters lenet --update   # redo one chapter, keep the others
-    python scripts/claims.py --resume                 # go on with an interrupted survey
-    python scripts/claims.py --budget smoke --merge a.json b.json --out all.json
+    python -m bookfactory claims                          # cpu budget, seeds 0-4, every chapter
+    python -m bookfactory claims --budget smoke --seeds 0 1 --chapters conv_pool
+    python -m bookfactory claims --budget smoke --threads 1 default --kernels best avx2 default
+    python -m bookfactory claims --budget smoke --python .venv-oldest/bin/python   # oldest PyTorch
+    python -m bookfactory claims --chapters lenet --update   # redo one chapter, keep the others
+    python -m bookfactory claims --resume                 # go on with an interrupted survey
+    python -m bookfactory claims --budget smoke --merge a.json b.json --out all.json
 
 Each chapter guards the sentences that state a result with ``cnncourse.claim(name,
 value, above=..., below=...)``. This script executes the chapter (its MyST source, in
