@@ -206,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     rc = subprocess.call(cmd, env=env, cwd=ROOT)
     if rc == 0:
         print(f"book: {build / 'html' / 'index.html'}")
-        # The 简体中文 edition (bookfactory/i18n.py) at html/zh_CN/: the same pages translated, their
+        # The 简体中文 edition (bookfactory.i18n) at html/zh_CN/: the same pages translated, their
         # outputs from the execution cache this build just filled, so nothing runs again.
-        zh = [sys.executable, str(ROOT / "bookfactory" / "i18n.py"), "build", "--out", str(out)]
+        zh = [sys.executable, "-m", "bookfactory", "i18n", "build", "--out", str(out)]
         started = time.perf_counter()
         rc = subprocess.call(zh + (["--all"] if reread else []), env=env, cwd=ROOT)
         print(f"简体中文 edition: {time.perf_counter() - started:.0f} s", flush=True)

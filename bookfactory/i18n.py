@@ -5,9 +5,9 @@ admonitions, table cells) is extracted by Sphinx's gettext builder; the
 translations live in ``locales/zh_CN/LC_MESSAGES/<page>.po``, one catalogue per
 page of ``_toc.yml``. Code is never extracted: it is the same in both languages.
 
-    python -m bookfactory i18n update     # after changing a page: re-extract, merge into the .po files
-    python -m bookfactory i18n check      # exit 1 naming every message without a sound translation
-    python -m bookfactory i18n build --out _build/x   # the Chinese book only (make book builds both)
+    python -m bookfactory i18n update  # after changing a page: re-extract, merge into the .po files
+    python -m bookfactory i18n check   # exit 1 naming every message without a sound translation
+    python -m bookfactory i18n build --out _build/x  # the Chinese book only (make book: both)
 
 ``update`` reads the sources without executing anything (a few seconds per
 page), so translators can run it freely. ``build`` reuses the English build's
@@ -572,7 +572,7 @@ NOTEBOOK_WORDS = [
 
 
 # The titles of the notebooks' hidden check cells (``#@title Check: ...``, the opening comment of
-# the check's code, bookfactory/sync_notebooks.py): words in code, so Sphinx never extracts them. They
+# the check's code, bookfactory.sync_notebooks): words in code, so Sphinx never extracts them. They
 # have a catalogue of their own, outside LC_MESSAGES, where the book's build does not look.
 TITLES = LOCALES / LANGUAGE / "notebook-titles.po"
 TITLE_LINE = re.compile(r"^#@title Check: (?P<words>.+)$", re.M)
@@ -628,8 +628,8 @@ def title_problems() -> list[str]:
     wanted = check_titles()
     return ([f"{name}: {t[:70]!r}: no entry (a check cell's title; run: python -m bookfactory i18n "
              "update, then translate it)" for t in wanted if t not in entries]
-            + [f"{name}: {t[:70]!r}: no check has this title any more (run: python -m bookfactory i18n"
-               " update)" for t in sorted(entries - set(wanted))]
+            + [f"{name}: {t[:70]!r}: no check has this title any more (run: python -m bookfactory "
+               "i18n update)" for t in sorted(entries - set(wanted))]
             + catalogue_problems(TITLES) + term_problems(TITLES))
 
 
@@ -719,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     p_check = sub.add_parser("check", help="name every message without a sound translation")
     p_check.add_argument("po", nargs="*", help="only these .po files (default: every page's)")
     p_build = sub.add_parser("build", help="build the Chinese book (after the English one)")
-    p_build.add_argument("--out", default="", help="as bookfactory/build_book.py --out (default: root)")
+    p_build.add_argument("--out", default="", help="as bookfactory build --out (default: root)")
     p_build.add_argument("--no-execute", action="store_true",
                          help="pages without outputs: nothing runs, the cache is not needed")
     p_build.add_argument("--all", action="store_true", help="read every page again")

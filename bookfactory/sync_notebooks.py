@@ -126,7 +126,7 @@ def expected_ipynb(md: Path, edition: i18n.ChineseEdition | None = None) -> str:
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or code[0].source.strip() != SETUP_MARKER:
         raise SystemExit(f"{md.name}: the first code cell must be exactly the setup marker\n"
-                         f"  {SETUP_MARKER}\n(tagged remove-cell; see bookfactory/sync_notebooks.py)")
+                         f"  {SETUP_MARKER}\n(tagged remove-cell; see bookfactory.sync_notebooks)")
     code[0].source = edition.setup(setup_cell()) if edition else setup_cell()
     for cell in code[1:]:
         if "remove-cell" in cell.metadata.get("tags", []):

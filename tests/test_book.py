@@ -134,7 +134,7 @@ def test_book_builds_without_warnings(smoke_book):
         pytest.skip(f"the smoke build stopped: chapters/{culprits[0]}.md failed (its own test "
                     "says where); the build's other warnings show once it runs through")
     assert smoke_book.returncode == 0, smoke_book.warnings()
-    # The kernels talk to the build over IPC (bookfactory/kernel_ipc.py), so ipykernel has no cause to
+    # The kernels talk to the build over IPC (bookfactory.kernel_ipc), so ipykernel has no cause to
     # print its TCP warning once per chapter.
     assert "without encryption" not in smoke_book.log, \
         "a kernel ran over TCP: is kernel_ipc in _config.yml?"

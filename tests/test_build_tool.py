@@ -1,4 +1,4 @@
-"""bookfactory/build_book.py: what the pages read changes -> cache cleared, every page read again."""
+"""bookfactory.build_book: what the pages read changes -> cache cleared, every page read again."""
 from __future__ import annotations
 
 import os

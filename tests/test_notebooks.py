@@ -348,7 +348,7 @@ def test_the_leftover_check_catches_each_kind_of_markup(sample):
 
 
 def test_book_kernels_run_over_ipc_without_the_tcp_warning(tmp_path):
-    """The build's extension (bookfactory/kernel_ipc.py): a kernel in another folder still answers."""
+    """The build's extension (bookfactory.kernel_ipc): a kernel in another folder still answers."""
     import os
     import subprocess
 
@@ -360,7 +360,8 @@ def test_book_kernels_run_over_ipc_without_the_tcp_warning(tmp_path):
         "c = nbclient.NotebookClient(nb, kernel_name='python3', startup_timeout=60,\n"
         "                            resources={'metadata': {'path': 'chapter'}})\n"
         "c.execute(); print(c.km is None, nb.cells[0].outputs[0]['text'].strip())\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "bookfactory")}  # a process of its own: use_ipc patches
+    # a process of its own: use_ipc patches
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "bookfactory")}
     run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]
