@@ -52,6 +52,8 @@ import sys
 import time
 from pathlib import Path
 
+from bookfactory.execute import execute_chapter, patched_environ
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
 RESULTS = ROOT / "book" / "results"
@@ -133,28 +135,6 @@ def combo_env(kernels: str, threads: str) -> dict[str, str | None]:
     if threads != "default":
         env.update({var: threads for var in THREAD_VARS})
     return env
-
-
-class patched_environ:
-    """Set and unset variables of ``os.environ`` for a while (the kernel inherits them)."""
-
-    def __init__(self, env: dict[str, str | None]):
-        self.env = env
-
-    def __enter__(self):
-        self.saved = {key: os.environ.get(key) for key in self.env}
-        for key, value in self.env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-    def __exit__(self, *exc):
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def probe(python: str, env: dict[str, str | None]) -> dict:
@@ -269,81 +249,43 @@ def _install_loop_handlers(**_) -> None:
             pass  # not the main thread, or no signals here: the process handlers stay
 
 
-def kernel_manager_class(python: str, connection_file: Path | None = None):
-    """nbclient's kernel manager, its kernel run by ``python`` (this interpreter by default).
-
-    The asynchronous one, as nbclient's default: with a blocking one, the survey's event
-    loop (and so its Ctrl-C) waits for the whole cell. ``connection_file``: where the kernel's
-    ports are written (beside the journal, not in a temporary folder a kill would leave).
-    """
-    from jupyter_client.kernelspec import KernelSpec
-    from jupyter_client.manager import AsyncKernelManager
-
-    spec = None
-    if python != sys.executable:
-        spec = KernelSpec(argv=[python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                          display_name=f"Python ({python})", language="python")
-
-    class SurveyKernel(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            if connection_file is not None:
-                self.connection_file = str(connection_file)
-
-        @property
-        def kernel_spec(self):
-            return spec if spec is not None else super().kernel_spec
-
-    return SurveyKernel
-
-
 def run_chapter(name: str, seed: int, budget: str, record: Path, timeout: int,
                 keep: Path | None = None, combo: dict | None = None) -> str | None:
     """Execute ``chapters/NAME.md`` with the seed; the claims go to ``record``. Error or None.
 
-    ``combo``: the combination's environment and interpreter (default: this one, unchanged).
-    ``keep``: where to save the executed notebook (to compare its outputs with another run).
-    Raises ``Interrupted`` when the survey is asked to stop during the run.
+    The run is ``bookfactory.execute.execute_chapter``'s, as the GPU check's. ``combo``: the
+    combination's environment and interpreter (default: this one, unchanged). ``keep``: where
+    to save the executed notebook (to compare its outputs with another run). Raises
+    ``Interrupted`` when the survey is asked to stop during the run.
     """
-    import jupytext
-    import nbclient
     import nbformat
 
-    nb = jupytext.read(CHAPTERS / f"{name}.md")
-    env: dict[str, str | None] = dict(combo["env"]) if combo else {}
+    env: dict[str, str | None] = {}
+    python = None
     if combo:
-        env = {**{var: None for var in KERNEL_VARS + THREAD_VARS}, **env}
-    env.update({"CNNCOURSE_BUDGET": budget, "CNNCOURSE_SEED": str(seed),
-                "CNNCOURSE_CLAIMS": str(record), "CNNCOURSE_CHAPTER": name})
-    python = sys.executable
-    if combo and combo.get("interpreter", "this one") != "this one":
-        python = combo["interpreter"]
-    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                     kernel_manager_class=kernel_manager_class(
-                                         python, record.with_suffix(".kernel.json")),
-                                     on_notebook_start=_install_loop_handlers,
-                                     resources={"metadata": {"path": str(CHAPTERS)}})
-    _state["client"] = client
+        env = {**{var: None for var in KERNEL_VARS + THREAD_VARS}, **combo["env"]}
+        if combo.get("interpreter", "this one") != "this one":
+            python = combo["interpreter"]
+    run = None
     try:
-        with patched_environ(env):  # the kernel inherits this process's environment
-            client.execute()
+        run = execute_chapter(CHAPTERS / f"{name}.md", budget=budget, seed=seed, env=env,
+                              claims=record,
+                              timeout=timeout, python=python,
+                              connection_file=record.with_suffix(".kernel.json"),
+                              on_notebook_start=_install_loop_handlers,
+                              on_client=lambda client: _state.update(client=client))
     except KeyboardInterrupt:
         raise Interrupted from None
-    except Exception as err:  # noqa: BLE001 -- a failed chapter is a result, not a crash
-        if _state["stop"]:
-            raise Interrupted from None
-        text = str(err).strip()
-        return f"{type(err).__name__}: {text.splitlines()[-1][:300] if text else ''}"
     finally:
         _install_handlers()  # nbclient leaves Python's defaults behind
         if _state["stop"]:  # nbclient shuts its kernel down, unless it was stopped midway
-            _signal_kernel(client.km, signal.SIGKILL)
+            _signal_kernel(getattr(_state["client"], "km", None), signal.SIGKILL)
         _state["client"] = None
-        if keep is not None:
-            nbformat.write(nb, keep)
+        if keep is not None and run is not None:
+            nbformat.write(run.notebook, keep)
     if _state["stop"]:
         raise Interrupted
-    return None
+    return run.error
 
 
 # ---------------------------------------------------------------------------------------------
