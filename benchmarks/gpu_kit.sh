@@ -20,7 +20,7 @@
 #             train_alexnet.py and short benchmarks: bookfactory/gpu_check.py, one summary in $OUT
 #             (the command behind `make gpu-check`; about 7 minutes on one H100)
 #
-# Results land in benchmarks/results/ and cnncourse/results/ as usual, and are copied to $OUT
+# Results land in cnncourse/results/ as usual, and are copied to $OUT
 # when it is set (the device tool brings back what is under $OUT). Then, on the machine with
 # the book: python -m bookfactory speed && python -m bookfactory build
 set -euo pipefail
@@ -116,17 +116,17 @@ EOF
     lenet)
         python3 benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3
         python3 benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3 --eager
-        save benchmarks/results/lenet-cuda.json benchmarks/results/lenet-eager-cuda.json
+        save cnncourse/results/lenet-cuda.json cnncourse/results/lenet-eager-cuda.json
         ;;
     variants)
         for m in lenet_gluon lenet_modern lenet_paddle cnn_paddle; do
             python3 benchmarks/bench_lenet.py --device cuda --model "$m" --epochs 5 --repeats 1
-            save "benchmarks/results/$m-cuda-5ep.json"
+            save "cnncourse/results/$m-cuda-5ep.json"
         done
         ;;
     alexnet)
         python3 benchmarks/bench_alexnet.py --device cuda --epochs 2 --repeats 1
-        save benchmarks/results/alexnet224-cuda-2ep.json
+        save cnncourse/results/alexnet224-cuda-2ep.json
         ;;
     full)
         CNNCOURSE_BUDGET=full python3 scripts/train_alexnet.py

@@ -35,10 +35,10 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the chapters' code reads, besides the chapters themselves (relative to ROOT): folders,
-# and files by pattern (the LeNet page shows benchmarks/results/*.json).
+# What the pages' code reads, besides the pages themselves (relative to ROOT): the package,
+# recorded results included (cnncourse/results/: the GPU runs, benchmarks and claims surveys
+# the pages show), so a new record re-executes the pages, as an edit to the code does.
 READ_FOLDERS = ("cnncourse",)
-READ_FILES = ("benchmarks/results/*.json",)
 # Installed packages whose version changes what the pages compute or draw.
 VERSIONS = ("torch", "torchvision", "numpy", "matplotlib", "pillow")
 STAMP = ".cnncourse-stamp"
@@ -108,9 +108,6 @@ def build_inputs(budget: str) -> dict:
     files: dict[str, str] = {}
     for folder in READ_FOLDERS:
         files.update(_files(ROOT / folder))
-    for pattern in READ_FILES:
-        for path in sorted(ROOT.glob(pattern)):
-            files[path.relative_to(ROOT).as_posix()] = _sha256(path)
     versions = {"python": f"{platform.python_implementation()} {platform.python_version()}"}
     versions.update({name: _version(name) for name in VERSIONS})
     return {"budget": budget, "files": files, "versions": versions, "data": _data_files(),

@@ -26,7 +26,8 @@ seed runs once per *combination* of the perturbation axes:
 
 The result, per claim: its value in every run, min / median / max overall and per
 combination, how many runs held, and the margin of the worst run to the bound. The appendix
-page ``book/claims.md`` shows ``book/results/claims-BUDGET.json``.
+page ``book/claims.md`` shows ``cnncourse/results/claims-BUDGET.json``; the book build
+executes its pages again when a file of that folder changes.
 
 Nothing is lost and nothing half-written is shown: finished runs go to a journal beside the
 results file (``claims-BUDGET.partial.jsonl``); the results file and the page are replaced
@@ -56,9 +57,8 @@ from bookfactory.execute import execute_chapter, patched_environ
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
-RESULTS = ROOT / "book" / "results"
+RESULTS = ROOT / "cnncourse" / "results"  # the one folder of recorded results
 PAGE = ROOT / "book" / "claims.md"
-STAMP = "# surveys shown: "  # a line of the page's code cell
 FORMAT = 2  # results file format: 1 had seeds only (no "combos")
 
 # CPU kernels: the environment each choice sets (a variable not named is unset). ATen picks
@@ -96,25 +96,6 @@ def write_atomically(path: Path, text: str) -> None:
         os.replace(aside, path)
     finally:
         aside.unlink(missing_ok=True)
-
-
-def stamp_page(page: Path = PAGE, results: Path = RESULTS) -> str:
-    """Name the survey files' contents in the page's code; return the line.
-
-    The book's execution cache keys a page on its code alone, so a new survey would leave
-    the page showing the old table. With the files' hashes in its code, the page (and no
-    other) executes again at the next book build.
-    """
-    import hashlib
-
-    found = [f"{f.stem} {hashlib.sha256(f.read_bytes()).hexdigest()[:12]}"
-             for f in sorted(results.glob("claims-*.json"))]
-    line = STAMP + (", ".join(found) or "none yet")
-    text = page.read_text()
-    if STAMP not in text:
-        raise ValueError(f"{page} has no line starting with {STAMP.strip()!r} in its code")
-    write_atomically(page, re.sub(rf"^{re.escape(STAMP)}.*$", line, text, count=1, flags=re.M))
-    return line
 
 
 def chapters_in_toc() -> list[str]:
@@ -578,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="interpreters to run the chapters in (another PyTorch); "
                              "each must have this checkout's cnncourse installed")
     parser.add_argument("--out", default=None,
-                        help="results file (default: book/results/claims-BUDGET.json)")
+                        help="results file (default: cnncourse/results/claims-BUDGET.json)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--keep", default=None,
                         help="folder for the executed notebooks (NAME-sSEED-COMBO.ipynb)")
@@ -598,8 +579,6 @@ def main(argv: list[str] | None = None) -> int:
         result = merge(args.merge, budget)
         out = Path(args.out) if args.out else RESULTS / f"claims-{result['budget']}.json"
         write_atomically(out, json.dumps(result, indent=1) + "\n")
-        if out.parent.resolve() == RESULTS.resolve():
-            print(stamp_page())
         report(result, out)
         return 0
 
@@ -721,8 +700,6 @@ def main(argv: list[str] | None = None) -> int:
               "notes": last.get("notes", []) if last else []}
     write_atomically(out, json.dumps(result, indent=1) + "\n")
     journal.unlink()
-    if out.parent.resolve() == RESULTS.resolve():
-        print(stamp_page())
     report(result, out)
     return 1 if any(r["error"] for r in runs) else 0
 

@@ -1,6 +1,6 @@
 """The speed appendix (book/speed.md) as a reader uses it: every number is the results files'.
 
-The page is generated from ``benchmarks/results/*.json`` by ``bookfactory/make_speed_page.py``. The
+The page is generated from ``cnncourse/results/*.json`` by ``bookfactory.make_speed_page``. The
 tests read the page's tables back and compare them with the files, so a number that drifts
 from its measurement fails; they do not pin the page's prose. Nothing here needs git: the
 page is the same in a ``git clone --depth 1``.
@@ -17,7 +17,7 @@ import pytest
 import make_speed_page
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "cnncourse" / "results"
 PAGE = ROOT / "book" / "speed.md"
 
 # Words of a to-do list or a checklist, which the page must not contain.
