@@ -112,3 +112,16 @@ def test_the_learners_package_imports_nothing_of_the_factory():
     count, loaded = run.stdout.strip().splitlines()[-1].split(" ", 1)
     expected = len(list(pkgutil.walk_packages(cnncourse.__path__, "cnncourse.")))
     assert int(count) == expected > 20 and loaded == "[]"
+
+
+def test_a_chapter_to_execute_is_a_name_or_a_notebook(tmp_path):
+    from bookfactory.execute import chapter_source
+
+    assert chapter_source("lenet") == ROOT / "chapters" / "lenet.md"
+    with pytest.raises(FileNotFoundError, match="no chapter named 'lenett': choose from .*lenet"):
+        chapter_source("lenett")
+    notebook = tmp_path / "extra.ipynb"
+    with pytest.raises(FileNotFoundError, match="extra.ipynb: no such notebook"):
+        chapter_source(notebook)
+    notebook.write_text("{}")
+    assert chapter_source(notebook) == notebook.resolve()
