@@ -8,7 +8,7 @@ that text. This module keeps one catalogue of the printed sentences -- each an
 English ``str.format`` template of exactly what is printed, and its Chinese --
 and recognises a printed line by its template, carrying the numbers over:
 
-* the Chinese book: ``tools/lang_switch.py`` rewrites each cell output through
+* the Chinese book: ``bookfactory/lang_switch.py`` rewrites each cell output through
   :func:`translate` when it builds the zh_CN pages (no chapter runs again);
 * the Chinese notebooks: their setup cell calls :func:`install`, which passes
   everything the notebook prints through :func:`translate` as it is printed.

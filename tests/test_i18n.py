@@ -34,7 +34,7 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
 def test_every_message_of_the_page_is_translated(page):
     problems = i18n.check([str(i18n.CATALOGUES / f"{page}.po")])
     assert not problems, (f"{len(problems)} message(s) of {page} need a translation "
-                          "(python tools/i18n.py check; /tmp/team/TRANSLATE.md):\n"
+                          "(python -m bookfactory i18n check; /tmp/team/TRANSLATE.md):\n"
                           + "\n".join(problems[:20]))
 
 
@@ -47,7 +47,7 @@ def test_catalogues_match_the_sources(tmp_path):
     for page in i18n.pages():
         pot = {m.id for m in catalog.load_po(str(tmp_path / "pot" / f"{page}.pot")) if m.id}
         po = {m.id for m in catalog.load_po(str(i18n.CATALOGUES / f"{page}.po")) if m.id}
-        assert pot == po, (f"{page}: run python tools/i18n.py update "
+        assert pot == po, (f"{page}: run python -m bookfactory i18n update "
                            f"(new: {sorted(pot - po)[:3]}, gone: {sorted(po - pot)[:3]})")
 
 
@@ -410,7 +410,7 @@ def test_chinese_notebook_is_up_to_date(md):
     edition = i18n.ChineseEdition(md)
     assert edition.target.exists() and \
         edition.target.read_text() == sync_notebooks.expected_ipynb(md, edition), \
-        f"{edition.target.relative_to(ROOT)} is stale: run python tools/sync_notebooks.py"
+        f"{edition.target.relative_to(ROOT)} is stale: run python -m bookfactory notebooks"
 
 
 def _code(path: Path) -> list[str]:
@@ -855,8 +855,8 @@ def smoke_books():
         pytest.skip("the English smoke build failed with these inputs: tests/test_book.py says "
                     "where; building it again here would only repeat that")
     fresh = last.get("succeeded") and same
-    cmd = (["tools/i18n.py", "build", "--out", str(SMOKE)] if fresh else
-           ["tools/build_book.py", "--budget", "smoke", "--out", str(SMOKE)])
+    cmd = (["bookfactory/i18n.py", "build", "--out", str(SMOKE)] if fresh else
+           ["bookfactory/build_book.py", "--budget", "smoke", "--out", str(SMOKE)])
     proc = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True,
                           env=dict(os.environ, CNNCOURSE_BUDGET="smoke"))
     return proc, ROOT / SMOKE / "_build" / "html"

@@ -5,9 +5,9 @@ admonitions, table cells) is extracted by Sphinx's gettext builder; the
 translations live in ``locales/zh_CN/LC_MESSAGES/<page>.po``, one catalogue per
 page of ``_toc.yml``. Code is never extracted: it is the same in both languages.
 
-    python tools/i18n.py update     # after changing a page: re-extract, merge into the .po files
-    python tools/i18n.py check      # exit 1 naming every message without a sound translation
-    python tools/i18n.py build --out _build/x   # the Chinese book only (make book builds both)
+    python -m bookfactory i18n update  # after changing a page: re-extract, merge into the .po files
+    python -m bookfactory i18n check   # exit 1 naming every message without a sound translation
+    python -m bookfactory i18n build --out _build/x  # the Chinese book only (make book: both)
 
 ``update`` reads the sources without executing anything (a few seconds per
 page), so translators can run it freely. ``build`` reuses the English build's
@@ -32,7 +32,7 @@ from pathlib import Path
 
 if __package__:
     from .myst_translate import Translator, load_messages
-else:  # run as a script, python tools/i18n.py: this folder is on sys.path
+else:  # run as a script, python bookfactory/i18n.py: this folder is on sys.path
     from myst_translate import Translator, load_messages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -386,13 +386,13 @@ def entry_problems(page: str, template: Path) -> list[str]:
 
     po = CATALOGUES / f"{page}.po"
     if not po.exists():
-        return [f"{po.relative_to(ROOT)}: missing (run: python tools/i18n.py update)"]
+        return [f"{po.relative_to(ROOT)}: missing (run: python -m bookfactory i18n update)"]
     source = [m.id for m in catalog.load_po(str(template)) if m.id]
     entries = {m.id for m in catalog.load_po(str(po)) if m.id}
     name = po.relative_to(CATALOGUES).as_posix()
     return ([f"{name}: {i[:70]!r}: no entry (the page has this message; run: python "
-             "tools/i18n.py update, then translate it)" for i in source if i not in entries]
-            + [f"{name}: {i[:70]!r}: not on the page any more (run: python tools/i18n.py "
+             "bookfactory/i18n.py update, then translate it)" for i in source if i not in entries]
+            + [f"{name}: {i[:70]!r}: not on the page any more (run: python -m bookfactory i18n "
                "update)" for i in sorted(entries - set(source))])
 
 
@@ -557,7 +557,7 @@ def build(out: Path, execute: bool = True, force_all: bool = False,
     First the catalogues are checked (:func:`check`): a message without an entry, an
     unbalanced ``**`` or ``$``, or an English msgstr would otherwise be published as it is,
     and Sphinx warns about none of them. ``checked=False`` (``--no-check``) is for a look at
-    a translation in progress; the book build (tools/build_book.py) never passes it.
+    a translation in progress; the book build (bookfactory/build_book.py) never passes it.
 
     ``out/_build/.jupyter_cache`` is the English build's execution cache: the code cells are
     the same, so every chapter's outputs come from there and nothing runs a second time (a
@@ -568,7 +568,7 @@ def build(out: Path, execute: bool = True, force_all: bool = False,
         problems = check()
         if problems:
             print("\n".join(problems) + f"\n{len(problems)} problem(s) in the catalogues: the "
-                  "Chinese book is not built (python tools/i18n.py check)", file=sys.stderr)
+                  "Chinese book is not built (python -m bookfactory i18n check)", file=sys.stderr)
             return 1
     build_dir = out / "_build"
     work = build_dir / ".zh_CN"
@@ -622,7 +622,7 @@ SETUP_AFTER = """
 from cnncourse.messages import install
 install("zh_CN")"""
 
-# What tools/myst_markdown.py writes in English around the translated text.
+# What bookfactory/myst_markdown.py writes in English around the translated text.
 NOTEBOOK_WORDS = [
     (re.compile(r"^## References$", re.M), "## 参考文献"),
     (re.compile(r"\*\*Fig\. (\d+)\.\*\*"), r"**图 \1**"),
@@ -634,7 +634,7 @@ NOTEBOOK_WORDS = [
 
 
 # The titles of the notebooks' hidden check cells (``#@title Check: ...``, the opening comment of
-# the check's code, tools/sync_notebooks.py): words in code, so Sphinx never extracts them. They
+# the check's code, bookfactory.sync_notebooks): words in code, so Sphinx never extracts them. They
 # have a catalogue of their own, outside LC_MESSAGES, where the book's build does not look.
 TITLES = LOCALES / LANGUAGE / "notebook-titles.po"
 TITLE_LINE = re.compile(r"^#@title Check: (?P<words>.+)$", re.M)
@@ -682,25 +682,25 @@ def load_titles() -> dict[str, str]:
 def title_problems() -> list[str]:
     """The check-title catalogue's problems, as a page's: entries, translations, terms."""
     if not TITLES.exists():
-        return [f"{TITLES.relative_to(ROOT)}: missing (run: python tools/i18n.py update)"]
+        return [f"{TITLES.relative_to(ROOT)}: missing (run: python -m bookfactory i18n update)"]
     from sphinx_intl import catalog
 
     entries = {m.id for m in catalog.load_po(str(TITLES)) if m.id}
     name = _name(TITLES)
     wanted = check_titles()
-    return ([f"{name}: {t[:70]!r}: no entry (a check cell's title; run: python tools/i18n.py "
+    return ([f"{name}: {t[:70]!r}: no entry (a check cell's title; run: python -m bookfactory i18n "
              "update, then translate it)" for t in wanted if t not in entries]
-            + [f"{name}: {t[:70]!r}: no check has this title any more (run: python tools/i18n.py"
-               " update)" for t in sorted(entries - set(wanted))]
+            + [f"{name}: {t[:70]!r}: no check has this title any more (run: python -m bookfactory "
+               "i18n update)" for t in sorted(entries - set(wanted))]
             + catalogue_problems(TITLES) + term_problems(TITLES))
 
 
 class ChineseEdition:
     """What makes a chapter's Chinese notebook differ from its English one; the hooks
-    ``tools/sync_notebooks.py`` calls while it converts the chapter's MyST source.
+    ``bookfactory/sync_notebooks.py`` calls while it converts the chapter's MyST source.
 
     The Chinese notebook is made like the English one, from the same source, with each
-    markdown cell translated first (tools/myst_translate.py): includes, citations and
+    markdown cell translated first (bookfactory/myst_translate.py): includes, citations and
     admonitions are then converted exactly as in English, and the code cells are the same.
     """
 
@@ -790,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     p_check = sub.add_parser("check", help="name every message without a sound translation")
     p_check.add_argument("po", nargs="*", help="only these .po files (default: every page's)")
     p_build = sub.add_parser("build", help="build the Chinese book (after the English one)")
-    p_build.add_argument("--out", default="", help="as tools/build_book.py --out (default: root)")
+    p_build.add_argument("--out", default="", help="as bookfactory build --out (default: root)")
     p_build.add_argument("--no-execute", action="store_true",
                          help="pages without outputs: nothing runs, the cache is not needed")
     p_build.add_argument("--all", action="store_true", help="read every page again")

@@ -1,11 +1,11 @@
 """Sphinx extension: every page links to the same page in the book's other language.
 
 The English book lives at ``_build/html/`` and the 简体中文 book at
-``_build/html/zh_CN/`` (``tools/i18n.py``); sphinx-book-theme has no language
+``_build/html/zh_CN/`` (``bookfactory/i18n.py``); sphinx-book-theme has no language
 switcher, so this puts one link at the top of each article: "简体中文" on an
 English page, "English" on a Chinese one. In the Chinese book it also points
 the Colab launch button at the Chinese notebook (``chapters/zh_CN/NAME.ipynb``,
-written by ``tools/sync_notebooks.py``), so a reader who starts Colab from a
+written by ``bookfactory/sync_notebooks.py``), so a reader who starts Colab from a
 Chinese page gets Chinese text around the same code.
 
 It also shows the runs' printed sentences in Chinese on the Chinese pages: the
