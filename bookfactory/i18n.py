@@ -312,7 +312,8 @@ def catalogue_problems(po_path: Path) -> list[str]:
     """Every reason this catalogue is not a complete, faithful translation of its page."""
     name = _name(po_path)
     text = po_path.read_text(encoding="utf-8")
-    problems = [f"{name}: {what} (python tools/i18n.py update writes the catalogue without them)"
+    fix = "python -m bookfactory i18n update writes the catalogue without them"
+    problems = [f"{name}: {what} ({fix})"
                 for what, found in (
                     ("obsolete '#~' entries", re.search(r"^#~", text, re.M)),
                     ("format flags, which make msgfmt -c check the translation's '%' as a format",

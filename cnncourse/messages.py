@@ -192,6 +192,9 @@ CATALOGUE: list[Message] = [
     M("{rate} examples/sec on {device}", "{rate} 样本/秒，设备 {device}"),
     M("interrupted: returning the {n} finished epoch(s)", "已中断：返回已完成的 {n} 轮"),
     M("{s} s per epoch (budget: {budget}, {device})", "每轮 {s} 秒（预算：{budget}，{device}）"),
+    M("resumed from epoch {epoch} of {path}", "已从 {path} 恢复：前 {epoch} 轮已完成"),
+    M("rank {rank}: SIGKILL in epoch {epoch}, batch {batch}",
+      "第 {rank} 号进程：在第 {epoch} 轮第 {batch} 个批量时被 SIGKILL 终止"),
     # ---- lines the Chinese text points at, and the other sentences the chapters print (issue 27)
     M("budget: {budget}, device: {device}, {n} training images, SGD lr 0.9, batch {batch}, "
       "Xavier, seed {seed}",
@@ -750,7 +753,7 @@ _TABLE_CELL = re.compile(r"(<caption>|<t[hd](?: [^>]*)?>)([^<]*)(</caption>|</t[
 def translate_table_html(html_text: str, lang: str | None = None) -> str:
     """A table's HTML, as :class:`~cnncourse.analysis.Table` writes it, with its caption,
     headers and row labels in ``lang``: what the Chinese book does to the English build's
-    outputs (tools/lang_switch.py)."""
+    outputs (bookfactory/lang_switch.py)."""
     import html
 
     if (lang or language()) == "en":

@@ -491,7 +491,7 @@ def width_check_keeps_bn(tmp):
     return f"training flag {net.training}, state unchanged {same}", net.training and same
 
 
-# --- the claims survey (scripts/claims.py, or bookfactory/claims.py once moved)
+# --- the claims survey (bookfactory/claims.py)
 SLEEPY = """\
 ---
 kernelspec:
