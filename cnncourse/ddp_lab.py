@@ -372,15 +372,16 @@ def _local_run(model: str, train, test, epochs: int, batch: int, lr: float, seed
 
 
 def scaling(epochs: int = 1, seeds: int = 2, subset: int = 8192, batch: int = 256,
-            lr: float = 0.1, warmup: float = 0.25, model: str = "lenet_modern",
+            lr: float = 0.1, warmup: float = 0.25, model: str = "lenet_bn",
             first_seed: int = 0) -> dict:
     """The linear scaling rule: batch ``batch`` at ``lr`` against twice the batch at
     ``lr`` (unscaled) and at ``2 lr`` (scaled, with and without warm-up), over seeds.
 
     The seeds are shared out between the processes, each training alone: one process on
-    the global batch is the control that the chapter showed equal to two processes with
-    synchronised batch norm. That equality is measured again here: seed 0's scaled run
-    once more on all processes with DDP and ``SyncBatchNorm``.
+    the global batch stands for all processes together, which the chapter's first section
+    showed equal. That equality is measured again here (``ddp_vs_one``): the first seed's
+    scaled run once more on all processes with DDP (batch norm, if the model has any,
+    synchronised), against the same run on one process.
     """
     rank, world = _rank_world()
     train, test = _data(subset, first_seed), _data(1000, first_seed + 1, "test")
