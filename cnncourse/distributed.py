@@ -100,7 +100,13 @@ def init_from_env(backend: str | None = None, timeout_s: float = 60.0) -> bool:
     timeout = datetime.timedelta(seconds=timeout_s)
     where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
     try:
-        dist.init_process_group(backend, timeout=timeout)
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=timeout))
+        # torchrun --max-restarts keeps its store across attempts: a fresh prefix per attempt,
+        # or the new processes would read the dead ones' addresses and fail to connect
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        store = dist.PrefixStore(f"cnncourse/attempt-{attempt}/", store)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
+                                timeout=timeout)
     except Exception as err:  # noqa: BLE001 -- store, network and backend errors alike
         raise DistributedError(
             f"rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']} could not join the "
