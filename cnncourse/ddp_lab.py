@@ -99,10 +99,14 @@ def run_torchrun(args: list[str], nproc: int = 2, *, max_restarts: int = 0,
     return proc
 
 
-def _tail(*texts, lines: int = 30) -> str:
+def _tail(*texts, lines: int = 20) -> str:
+    """The errors the processes raised (torchrun's own summary hides them), then the end."""
     text = "\n".join(t if isinstance(t, str) else (t or b"").decode(errors="replace")
                      for t in texts)
-    return "\n".join(text.strip().splitlines()[-lines:])
+    errors = [line for line in text.splitlines()
+              if "Error:" in line and "ChildFailedError" not in line]
+    found = "\n".join(dict.fromkeys(errors[-4:]))
+    return (f"{found}\n...\n" if found else "") + "\n".join(text.strip().splitlines()[-lines:])
 
 
 # ----------------------------------------------------------------------------- pieces
