@@ -43,7 +43,7 @@ CHAPTERS = ROOT / "chapters"
 CONFIG = ROOT / "_config.yml"
 
 # What the first code cell of every chapter's .md holds; the notebook gets SETUP_CELL instead.
-SETUP_MARKER = ("# Setup: tools/sync_notebooks.py puts the Colab setup cell here in the .ipynb; "
+SETUP_MARKER = ("# Setup: `python -m bookfactory notebooks` puts the Colab setup cell here in the .ipynb; "
                 "the book needs none.")
 
 # Installs cnncourse alone (--no-deps): every dependency it declares is preinstalled on Colab
