@@ -391,8 +391,8 @@ def entry_problems(page: str, template: Path) -> list[str]:
     source = [m.id for m in catalog.load_po(str(template)) if m.id]
     entries = {m.id for m in catalog.load_po(str(po)) if m.id}
     name = po.relative_to(CATALOGUES).as_posix()
-    return ([f"{name}: {i[:70]!r}: no entry (the page has this message; run: python "
-             "bookfactory/i18n.py update, then translate it)" for i in source if i not in entries]
+    return ([f"{name}: {i[:70]!r}: no entry (the page has this message; run: python -m "
+             "bookfactory i18n update, then translate it)" for i in source if i not in entries]
             + [f"{name}: {i[:70]!r}: not on the page any more (run: python -m bookfactory i18n "
                "update)" for i in sorted(entries - set(source))])
 

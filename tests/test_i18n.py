@@ -34,7 +34,7 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
 def test_every_message_of_the_page_is_translated(page):
     problems = i18n.check([str(i18n.CATALOGUES / f"{page}.po")])
     assert not problems, (f"{len(problems)} message(s) of {page} need a translation "
-                          "(python -m bookfactory i18n check; /tmp/team/TRANSLATE.md):\n"
+                          "(python -m bookfactory i18n check; how: CONTRIBUTING.md):\n"
                           + "\n".join(problems[:20]))
 
 
