@@ -43,8 +43,8 @@ CHAPTERS = ROOT / "chapters"
 CONFIG = ROOT / "_config.yml"
 
 # What the first code cell of every chapter's .md holds; the notebook gets SETUP_CELL instead.
-SETUP_MARKER = ("# Setup: `python -m bookfactory notebooks` puts the Colab setup cell here in the .ipynb; "
-                "the book needs none.")
+SETUP_MARKER = ("# Setup: `python -m bookfactory notebooks` puts the Colab setup cell here in "
+                "the .ipynb; the book needs none.")
 
 # Installs cnncourse alone (--no-deps): every dependency it declares is preinstalled on Colab
 # (tests/test_colab.py checks the list), so Colab's torch, torchvision and matplotlib stay as they
