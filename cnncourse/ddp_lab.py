@@ -139,7 +139,8 @@ def lenet_dropout(p: float = 0.5) -> nn.Sequential:
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose statistics are those of the *global* batch, across all processes.
 
-    PyTorch's ``nn.SyncBatchNorm`` runs only on GPUs; this one runs anywhere ``gloo`` does.
+    PyTorch's ``nn.SyncBatchNorm`` refuses to train on CPU processes (world size > 1); this
+    one runs anywhere ``gloo`` does.
     Two all-reduces per layer: the sums (for the mean), then the squared deviations from
     that mean (for the variance), so that the result matches one process on the whole
     batch to rounding. ``dist_nn.all_reduce`` is the differentiable all-reduce: the
