@@ -242,8 +242,11 @@ def test_compile_trains_or_falls_back_with_a_clear_message(monkeypatch):
 @pytest.mark.skipif(__import__("shutil").which("g++") is None and
                     __import__("shutil").which("c++") is None,
                     reason="torch.compile on the CPU needs a C++ compiler")
-def test_compile_really_compiles_on_the_cpu():
+def test_compile_really_compiles_on_the_cpu(tmp_path, monkeypatch):
     """torch.compile at a tiny size (about a minute of compiling on a busy 2-core CPU)."""
+    # A cache of compiled kernels of its own: the machine-wide one (/tmp/torchinductor_USER)
+    # handed back kernels built under another ATEN_CPU_CAPABILITY, whose loss was NaN
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     runs = []
     for compile_ in (False, True):
         torch.manual_seed(0)
