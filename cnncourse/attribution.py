@@ -20,6 +20,7 @@ explained. Each returns one map per image (``(N, C, H, W)``, Grad-CAM ``(N, 1, H
 """
 from __future__ import annotations
 
+import math
 import weakref
 from contextlib import contextmanager
 
@@ -46,6 +47,9 @@ def _check(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a batch of images (N, C, H, W), not {shape}; "
                          "use x[None] for a single image")
+    if not x.is_floating_point():
+        raise ValueError(f"x must hold floating-point pixels, not {x.dtype}: use x.float() "
+                         "(and divide by 255 if the pixels run from 0 to 255)")
     if not torch.isfinite(x).all():
         raise ValueError("x has NaN or infinite pixels: a map of such an image means nothing")
     target = torch.as_tensor(target, device=x.device)
@@ -72,6 +76,17 @@ def _pick(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"target {target.max().item()} is not a class of this model, which "
                          f"has {scores.shape[1]} (0 to {scores.shape[1] - 1})")
     return scores.gather(1, target[:, None]).squeeze(1)
+
+
+def _finite(name: str, value) -> float:
+    """``value`` as a float, refused if it is no number or NaN or infinite."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+    return number
 
 
 def _positive_int(name: str, value) -> int:
@@ -118,6 +133,7 @@ def _gradients_on():
 
 def saliency(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     """d score / d pixel: how fast the class score moves when each pixel changes."""
+    _check(model, x, target)   # before requires_grad_, which fails on a uint8 x unnamed
     with _gradients_on():
         x = x.detach().clone().requires_grad_(True)
         # Summing the scores is safe: in eval mode image i's score depends on image i alone.
@@ -150,7 +166,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target, n: int = 32,
     """
     _check(model, x, target)
     n = _positive_int("n (the number of noisy samples)", n)
-    if not noise_level >= 0:
+    if not _finite("noise_level", noise_level) >= 0:
         raise ValueError(f"noise_level is a share of the image's range, >= 0, not {noise_level}")
     spread = (x.amax(dim=tuple(range(1, x.ndim))) - x.amin(dim=tuple(range(1, x.ndim))))
     sigma = noise_level * spread.view(-1, 1, *[1] * (x.ndim - 1))      # (N, 1, 1, ...)
@@ -167,6 +183,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target,
     score(x) - score(baseline), up to the error of the sum: every bit of the score
     difference is assigned to some pixel.
     """
+    _check(model, x, target)
     steps = _positive_int("steps", steps)
     baseline = _baseline(x, baseline)
     total = torch.zeros_like(x)
@@ -186,6 +203,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target, window: int = 4, stride
     """
     target = _check(model, x, target)
     window, stride = _positive_int("window", window), _positive_int("stride", stride)
+    fill = _finite("fill (the value of a hidden pixel)", fill)
     H, W = x.shape[-2:]
     base = class_scores(model, x, target)
     heat, count = torch.zeros_like(x), torch.zeros_like(x)
@@ -278,6 +296,8 @@ def place_grid(cam: torch.Tensor, size: tuple[int, int], step: float,
     before it do not pad: LeNet's second convolution sees the image's centre 18 pixels
     wide, not 28 (its 10 positions are centred on pixels 4.5, 6.5, ..., 22.5).
     """
+    step = _finite("step (pixels between grid positions; grid=(step, first))", step)
+    first = _finite("first (the pixel of grid position 0; grid=(step, first))", first)
     if not step > 0:
         raise ValueError(f"step (pixels between grid positions) must be > 0, not {step}")
     H, W = size

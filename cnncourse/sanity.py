@@ -61,6 +61,9 @@ def randomized_copies(model: nn.Module, blocks: Sequence[str],
     only the convolution and dense weights are random. The global random state is left as
     it was.
     """
+    if isinstance(blocks, str):
+        raise ValueError(f"blocks must be a list of block names, not the string {blocks!r}; "
+                         f"for one block write [{blocks!r}]")
     net = copy.deepcopy(model)
     cuda = sorted({p.device.index or 0 for p in net.parameters() if p.device.type == "cuda"})
     copies = []
@@ -93,6 +96,10 @@ def deletion_curve(model: nn.Module, x: torch.Tensor, target, heat: torch.Tensor
     summed over channels); ties keep reading order. Returns ``(len(fractions), N)``.
     """
     target = _check(model, x, target)
+    fractions = list(fractions)
+    if not fractions:
+        raise ValueError("fractions is empty: give the shares of pixels to remove, "
+                         "e.g. [0.0, 0.1, 0.2]")
     if not all(0 <= f <= 1 for f in fractions):
         raise ValueError(f"fractions are shares of the pixels, from 0 to 1, not {list(fractions)}")
     if not math.isfinite(fill):

@@ -297,6 +297,15 @@ def test_maps_of_a_frozen_model_are_the_same(method, images):
     (lambda net, x: A.integrated_gradients(net, x, 0, x[:, :, :14]), "baseline must have"),
     (lambda net, x: A.input_x_gradient(net, x, 0, x[:2]), "baseline must have"),
     (lambda net, x: randomized_copies(net, ["99"]), "block '99' is not a submodule"),
+    (lambda net, x: randomized_copies(net, "11"), "blocks must be a list.*\\['11'\\]"),
+    (lambda net, x: A.occlusion(net, x, 0, fill=float("nan")), "fill .*must be a finite"),
+    (lambda net, x: A.occlusion(net, x, 0, fill=float("inf")), "fill .*must be a finite"),
+    (lambda net, x: A.smoothgrad(net, x, 0, noise_level=float("inf")), "noise_level must be"),
+    (lambda net, x: A.grad_cam(net, x, 0, "4", grid=(2, float("nan"))), "first .*finite"),
+    (lambda net, x: A.grad_cam(net, x, 0, "4", grid=(float("inf"), 4.5)), "step .*finite"),
+    (lambda net, x: deletion_curve(net, x, 0, x, []), "fractions is empty"),
+    (lambda net, x: A.saliency(net, (x * 255).to(torch.uint8), 0), "floating-point.*float"),
+    (lambda net, x: A.integrated_gradients(net, (x * 255).to(torch.uint8), 0), "floating-po"),
 ])
 def test_settings_out_of_range_are_named(call, message, images):
     net = _model(lenet_modern)
