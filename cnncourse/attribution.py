@@ -81,6 +81,26 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
+def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
+    """The baseline as a tensor of ``x``'s shape: black (0) if None, else checked.
+
+    A NaN baseline would make every map NaN, and a baseline of another shape fails deep in
+    ``expand`` with a message that does not say which argument was wrong.
+    """
+    if baseline is None:
+        return torch.zeros_like(x)
+    baseline = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    try:
+        baseline = baseline.expand_as(x)
+    except RuntimeError:
+        raise ValueError(f"baseline must have the images' shape {tuple(x.shape)} (or one that "
+                         f"broadcasts to it, such as {tuple(x.shape[1:])} or a number), not "
+                         f"{tuple(baseline.shape)}") from None
+    if not torch.isfinite(baseline).all():
+        raise ValueError("baseline has NaN or infinite values: the map would be NaN")
+    return baseline
+
+
 def class_scores(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     """The score (logit) of each image's target class, shape ``(N,)``."""
     target = _check(model, x, target)
@@ -113,7 +133,7 @@ def input_x_gradient(model: nn.Module, x: torch.Tensor, target,
     zeros (wherever x equals the baseline), but the gradient of the image alone instead of
     the average along the path.
     """
-    baseline = torch.zeros_like(x) if baseline is None else baseline.expand_as(x)
+    baseline = _baseline(x, baseline)
     return (x - baseline) * saliency(model, x, target)
 
 
@@ -148,7 +168,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target,
     difference is assigned to some pixel.
     """
     steps = _positive_int("steps", steps)
-    baseline = torch.zeros_like(x) if baseline is None else baseline.expand_as(x)
+    baseline = _baseline(x, baseline)
     total = torch.zeros_like(x)
     for k in range(1, steps + 1):
         total += saliency(model, baseline + k / steps * (x - baseline), target)
@@ -230,9 +250,9 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target, layer: str,
     it where the layer looks: position ``i`` at the centre of its receptive field, input
     pixel ``first + step * i`` (see ``place_grid``).
     """
-    target = _check(model, x, target)
-    extractor = _extractor(model, layer)
-    with _gradients_on():
+    with _gradients_on():    # the target too: autograd keeps it, so it must not be an
+        target = _check(model, x, target)    # inference tensor (under inference_mode)
+        extractor = _extractor(model, layer)
         # x requires grad so that the maps do even when every weight is frozen
         out = extractor(x.detach().clone().requires_grad_(True))
         maps = out["maps"]

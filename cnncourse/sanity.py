@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 
 import torch
@@ -66,7 +67,13 @@ def randomized_copies(model: nn.Module, blocks: Sequence[str],
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         for name in blocks:
-            layers = [m for m in net.get_submodule(name).modules()
+            try:
+                block = net.get_submodule(name)
+            except AttributeError:
+                names = ", ".join(n for n, _ in net.named_children())
+                raise ValueError(f"block {name!r} is not a submodule of this model; its top-level "
+                                 f"blocks are {names}") from None
+            layers = [m for m in block.modules()
                       if isinstance(m, (nn.Conv2d, nn.Linear))]
             if not layers:
                 raise ValueError(f"block {name!r} has no convolution or dense layer to "
@@ -88,6 +95,8 @@ def deletion_curve(model: nn.Module, x: torch.Tensor, target, heat: torch.Tensor
     target = _check(model, x, target)
     if not all(0 <= f <= 1 for f in fractions):
         raise ValueError(f"fractions are shares of the pixels, from 0 to 1, not {list(fractions)}")
+    if not math.isfinite(fill):
+        raise ValueError(f"fill must be a finite pixel value, such as 0.0, not {fill}")
     if not torch.isfinite(heat).all():
         raise ValueError("heat has NaN or infinite values: it cannot rank the pixels")
     N, _, H, W = x.shape

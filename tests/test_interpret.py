@@ -255,6 +255,24 @@ def test_maps_are_computed_inside_no_grad_and_inference_mode(method, context, im
 
 
 @every_method
+@pytest.mark.parametrize("target", [3, [0, 3, 7]])
+def test_an_int_or_list_target_works_inside_inference_mode(method, target, images):
+    net = _model(resnet_28)
+    expected = ALL[method](net, images, target)
+    with torch.inference_mode():
+        torch.testing.assert_close(ALL[method](net, images, target), expected)
+
+
+def test_a_number_or_a_single_image_is_a_baseline(images):
+    net = _model(lenet_modern)
+    grey = torch.full_like(images, 0.5)
+    for method in (A.input_x_gradient, A.integrated_gradients):
+        expected = method(net, images, TARGET, grey)
+        torch.testing.assert_close(method(net, images, TARGET, 0.5), expected)
+        torch.testing.assert_close(method(net, images, TARGET, grey[0]), expected)
+
+
+@every_method
 def test_maps_of_a_frozen_model_are_the_same(method, images):
     net = _model(resnet_28)
     expected = ALL[method](net, images, TARGET)
@@ -273,6 +291,12 @@ def test_maps_of_a_frozen_model_are_the_same(method, images):
     (lambda net, x: A.smoothgrad(net, x, 0, noise_level=float("nan")), "noise_level"),
     (lambda net, x: deletion_curve(net, x, 0, x, [0.5, 1.5]), "fractions"),
     (lambda net, x: deletion_curve(net, x, 0, x * float("nan"), [0.5]), "heat has NaN"),
+    (lambda net, x: deletion_curve(net, x, 0, x, [0.5], fill=float("nan")), "fill must be"),
+    (lambda net, x: A.input_x_gradient(net, x, 0, x * float("nan")), "baseline has NaN"),
+    (lambda net, x: A.integrated_gradients(net, x, 0, x * float("nan")), "baseline has NaN"),
+    (lambda net, x: A.integrated_gradients(net, x, 0, x[:, :, :14]), "baseline must have"),
+    (lambda net, x: A.input_x_gradient(net, x, 0, x[:2]), "baseline must have"),
+    (lambda net, x: randomized_copies(net, ["99"]), "block '99' is not a submodule"),
 ])
 def test_settings_out_of_range_are_named(call, message, images):
     net = _model(lenet_modern)
