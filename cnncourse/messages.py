@@ -290,8 +290,6 @@ CATALOGUE: list[Message] = [
     # interpret
     M("{n} test images; predicted correctly by the seed-{s} networks: {list}",
       "{n} 张测试图像；随机种子 {s} 的网络预测正确的比例：{list}"),
-    M("{name}: training moved the first-layer kernels by {a} to {b} of their initial size",
-      "{name}：训练使第一层卷积核的变化量达到其初始大小的 {a} 到 {b}"),
     M("linear model: largest |saliency - W[3]| = {x}",
       "线性模型：|saliency - W[3]| 的最大值 = {x}"),
     M("{name}: faster than removing the brightest pixels first: {methods}",
@@ -401,6 +399,47 @@ CATALOGUE: list[Message] = [
     M("from the repository root:", "在仓库的根目录下运行："),
     M("It writes cnncourse/results/alexnet_full.json; rebuild the book to\nshow it here.",
       "它会写出 cnncourse/results/alexnet_full.json；重新构建本书，结果就会显示在这里。"),
+    # ---- distributed (data parallelism, DDP, checkpoints), and interpret's data randomisation
+    M("budget: {budget}, torch {version}, seed {seed}, GPUs: {n}",
+      "预算：{budget}，torch {version}，随机种子 {seed}，GPU 数量：{n}"),
+    M("{budget} budget: equality over {n} steps; set_epoch {s}; scaling {c}; SyncBatchNorm {b}",
+      "{budget} 预算：相等性实验 {n} 步；set_epoch 实验 {s}；缩放实验 {c}；SyncBatchNorm 实验 {b}"),
+    M("LeNet: {a} apart after the parameters moved by up to {m}; with batch norm {b} apart, "
+      "but {c} from one process that normalises each half alone",
+      "LeNet：参数最多移动了 {m}，两种运行相差 {a}；使用批量归一化时相差 {b}，"
+      "但与分别归一化每一半的单进程运行只相差 {c}"),
+    M("set_epoch {which}: rank 0 gets {order}", "{which} set_epoch：rank 0 得到 {order}",
+      values={"which": {"called": "调用了", "forgotten": "忘了调用"}}),
+    M("test accuracy, with against without set_epoch: differences {d} (seeds {a}..{b}); spread "
+      "between seeds with it: {s}",
+      "测试准确率，调用与不调用 set_epoch 之差：{d}（随机种子 {a}..{b}）；"
+      "调用时各随机种子之间的波动：{s}"),
+    M("training loss, mean over seeds: base {a}, unscaled {b}, scaled {c}; 2 processes (DDP) "
+      "against 1 on the global batch: {d}",
+      "训练损失，各随机种子的平均：基准 {a}，不缩放 {b}，缩放 {c}；"
+      "在全局批量上 2 个进程（DDP）与 1 个进程之差：{d}"),
+    M("largest difference in training loss, per-process against synchronised: {d}; spread over "
+      "seeds with synchronised statistics: {s}",
+      "训练损失的最大差异，各进程单独统计与同步统计之间：{d}；"
+      "使用同步统计量时各随机种子之间的波动：{s}"),
+    M("{name}: the all-reduce is {p} of a step on 2 processes",
+      "{name}：在 2 个进程上，all-reduce 占一步时间的 {p}"),
+    M("a ResNet step computes {x} times as long as a LeNet step (1 process)",
+      "ResNet 一步的计算时间是 LeNet 一步的 {x} 倍（1 个进程）"),
+    M("two epochs in one go against one, a restart and one more: largest parameter difference {d}",
+      "一次训练两轮，对比先训练一轮、重启后再训练一轮：参数的最大差异 {d}"),
+    M("the killed run was restarted {n} time(s); its final weights are {same} the uninterrupted "
+      "run's",
+      "被杀死的运行重启了 {n} 次；它的最终权重与未中断运行的权重{same}",
+      values={"same": {"bit-identical to": "逐位相同", "NOT the same as": "不相同"}}),
+    M("resumed from epoch {done} of {path}", "已从 {path} 恢复：完成了 {done} 轮"),
+    M("rank {r}: SIGKILL in epoch {e}, batch {i}",
+      "rank {r}：在第 {e} 轮的第 {i} 个批量处发出 SIGKILL"),
+    M("LeNet, {n} images, {e} epochs of Adam: training accuracy {l1} labels {a} to {b}, "
+      "{l2} labels {c} to {d}; test accuracy {l3} labels {t}, {l4} labels {s}",
+      "LeNet，{n} 张图像，Adam 训练 {e} 轮：训练准确率：{l1}标签 {a} 到 {b}，{l2}标签 {c} 到 {d}；"
+      "测试准确率：{l3}标签 {t}，{l4}标签 {s}",
+      values={f"l{i}": {"true": "真实", "shuffled": "打乱的"} for i in range(1, 5)}),
     # ---- the opening line of every chapter
     M("budget: {budget}, device: {device}, torch {version}",
       "预算：{budget}，设备：{device}，torch {version}"),
@@ -503,6 +542,8 @@ CATALOGUE: list[Message] = [
 # that every other printed phrase has a template above): code and names a reader types or
 # searches for, and tables' column labels, which are read with their numbers.
 LEFT_IN_ENGLISH: list[str] = [
+    # distributed: the torchrun command line each experiment prints, as the reader types it
+    "OMP_NUM_THREADS", "python -m torch.distributed.run",
     # code: expressions whose difference is printed, the tensors' names
     "convolution - corr2d(X, K)", "convolution - corr2d(X, flip(K))", "ours - F.conv2d",
     "one_hot(y)", "softmax - one_hot",
