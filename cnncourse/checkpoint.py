@@ -157,7 +157,7 @@ def _check_model(path: Path, record: dict, net: nn.Module) -> None:
     saved, own = record["model"], unwrap(net).state_dict()
     missing = [k for k in own if k not in saved]
     extra = [k for k in saved if k not in own]
-    shapes = [f"{k}: {tuple(saved[k].shape)} in the file, {tuple(own[k].shape)} in the model"
+    shapes = [f"{k!r}: {tuple(saved[k].shape)} in the file, {tuple(own[k].shape)} in the model"
               for k in own if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
     problems = []
     if missing:
@@ -169,8 +169,8 @@ def _check_model(path: Path, record: dict, net: nn.Module) -> None:
                         f"{'; ...' if len(shapes) > 3 else ''}")
     if problems:
         raise CheckpointError(
-            f"{path} holds a checkpoint of another model ({record.get('model_class', '?')}, "
-            f"{record['epoch']} epoch(s)) than {type(unwrap(net)).__name__}: "
+            f"{path} holds the weights of another model (a {record.get('model_class', '?')} "
+            f"after {record['epoch']} epoch(s)) than this {type(unwrap(net)).__name__}: "
             f"{'; '.join(problems)}. {_fresh_start(path)}")
 
 
@@ -208,6 +208,23 @@ def load_checkpoint(path: str | os.PathLike, net: nn.Module,
     return record
 
 
+def _exists_on_every_rank(path: Path) -> bool:
+    """Whether ``path`` exists -- on every rank alike, or an error (a machine without it
+    would start afresh while the others resume, and the ranks would wait on each other)."""
+    exists = path.exists()
+    if get_world_size() == 1:
+        return exists
+    seen: list = [None] * get_world_size()
+    dist.all_gather_object(seen, exists)
+    if len(set(seen)) > 1:
+        missing = [r for r, there in enumerate(seen) if not there]
+        raise CheckpointError(
+            f"the checkpoint {path} exists on some ranks but not on rank(s) "
+            f"{', '.join(map(str, missing))}: on several machines it must lie on a file system "
+            "they share (or be copied to each), since every rank resumes from it.")
+    return exists
+
+
 def resume(path: str | os.PathLike | None, net: nn.Module, optimizer: torch.optim.Optimizer,
            history, train_iter=None, num_epochs: int | None = None,
            verbose: bool = True) -> tuple:
@@ -219,7 +236,7 @@ def resume(path: str | os.PathLike | None, net: nn.Module, optimizer: torch.opti
     with the epoch after the checkpoint's. ``num_epochs`` smaller than the checkpoint's
     epoch is an error: the file records a longer run than the one asked for.
     """
-    if path is None or not Path(path).exists():
+    if path is None or not _exists_on_every_rank(Path(path)):
         return history, 0
     path = Path(path)
     record = _read(path)

@@ -85,8 +85,8 @@ def run_torchrun(args: list[str], nproc: int = 2, *, max_restarts: int = 0,
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
            f"--nproc_per_node={nproc}", *extra, *args]
     if shown is not None:
-        print("$ OMP_NUM_THREADS=1 " + shlex.join(shown).replace(
-            "python -m torch.distributed.run", "torchrun"), flush=True)
+        print(_wrapped("OMP_NUM_THREADS=1 " + shlex.join(shown).replace(
+            "python -m torch.distributed.run", "torchrun")), flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -99,10 +99,32 @@ def run_torchrun(args: list[str], nproc: int = 2, *, max_restarts: int = 0,
     return proc
 
 
-def _tail(*texts, lines: int = 30) -> str:
+def _wrapped(command: str, width: int = 80) -> str:
+    """A shell command as a reader would type it: ``$ ...``, long lines continued with ``\\``."""
+    words: list[str] = []
+    for word in command.split(" "):      # an option stays on the line of its value
+        if words and words[-1].startswith("-") and "=" not in words[-1] \
+                and not word.startswith("-"):
+            words[-1] += " " + word
+        else:
+            words.append(word)
+    lines, line = [], "$"
+    for word in words:
+        if len(line) + 1 + len(word) > width - 2 and line.strip() not in ("$", ""):
+            lines.append(line + " \\")
+            line = "   "
+        line += " " + word
+    return "\n".join([*lines, line])
+
+
+def _tail(*texts, lines: int = 20) -> str:
+    """The errors the processes raised (torchrun's own summary hides them), then the end."""
     text = "\n".join(t if isinstance(t, str) else (t or b"").decode(errors="replace")
                      for t in texts)
-    return "\n".join(text.strip().splitlines()[-lines:])
+    errors = [line for line in text.splitlines()
+              if "Error:" in line and "ChildFailedError" not in line]
+    found = "\n".join(dict.fromkeys(errors[-4:]))
+    return (f"{found}\n...\n" if found else "") + "\n".join(text.strip().splitlines()[-lines:])
 
 
 # ----------------------------------------------------------------------------- pieces

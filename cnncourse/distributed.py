@@ -27,12 +27,12 @@ import torch.distributed as dist
 from torch import nn
 
 from .data import LoaderWrapper, TensorLoader
+from .device import try_gpu
 
 __all__ = ["DistributedError", "ShardedDataLoader", "ShardedTensorLoader", "average_gradients",
            "describe_lost_rank", "get_local_rank", "get_rank", "get_world_size", "init_from_env",
-           "is_lost_rank", "is_main_process",
-           "max_over_ranks", "rank_batches", "set_epoch", "shard", "sum_over_ranks",
-           "unwrap", "wrap_ddp"]
+           "is_lost_rank", "is_main_process", "local_device", "max_over_ranks", "rank_batches",
+           "set_epoch", "shard", "sum_over_ranks", "sync_buffers", "unwrap", "wrap_ddp"]
 
 # what torchrun sets in every process it starts (MASTER_PORT too, checked with MASTER_ADDR)
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR")
@@ -64,6 +64,16 @@ def get_local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", 0)) if _active() else 0
 
 
+def local_device() -> torch.device:
+    """The device this process trains on: ``try_gpu()`` without a group; under one,
+    ``cuda:LOCAL_RANK`` with ``nccl`` and the CPU with ``gloo`` (every rank alike)."""
+    if not _active():
+        return try_gpu()
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", get_local_rank())
+    return torch.device("cpu")
+
+
 def is_main_process() -> bool:
     """Whether this process prints, plots and writes files (rank 0; True without a group)."""
     return get_rank() == 0
@@ -72,19 +82,20 @@ def is_main_process() -> bool:
 def init_from_env(backend: str | None = None, timeout_s: float = 60.0) -> bool:
     """Join the process group that ``torchrun`` described in the environment; True if joined.
 
-    Without torchrun's variables (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``) this returns
-    False and changes nothing: the same script runs as one plain process. Calling it again
-    returns True without starting a second group. ``backend`` defaults to ``nccl`` when this
-    process has a GPU of its own (``cuda:LOCAL_RANK``, made the current device) and ``gloo``
-    otherwise. ``timeout_s`` bounds both the rendezvous and, later, every collective
-    operation: a rank that never arrives, or one that died mid-epoch, ends the others with
-    an error after that long instead of a hang.
+    Without torchrun's ``RANK`` and ``WORLD_SIZE`` this returns False and changes nothing:
+    the same script runs as one plain process. Calling it again returns True without
+    starting a second group. ``backend`` defaults to ``nccl`` when this
+    machine has a GPU for each of its processes (``cuda:LOCAL_RANK``, made the current
+    device), else ``gloo`` on every rank (then ``local_device()`` is the CPU: two processes
+    cannot share one GPU under ``nccl``). ``timeout_s`` bounds both the rendezvous and,
+    later, every collective operation: a rank that never arrives, or one that died
+    mid-epoch, ends the others with an error after that long instead of a hang.
     """
     if _active():
         return True
+    if "RANK" not in os.environ and "WORLD_SIZE" not in os.environ:
+        return False  # (a MASTER_ADDR alone, as some clusters set it, launches nothing)
     present = [v for v in _TORCHRUN_VARS if v in os.environ]
-    if not present:
-        return False
     missing = [v for v in (*_TORCHRUN_VARS, "MASTER_PORT") if v not in os.environ]
     if missing:
         raise DistributedError(
@@ -94,7 +105,8 @@ def init_from_env(backend: str | None = None, timeout_s: float = 60.0) -> bool:
             f"{', '.join(present)} to train as one process.")
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if backend is None:
-        backend = "nccl" if torch.cuda.device_count() > local_rank else "gloo"
+        per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", local_rank + 1))
+        backend = "nccl" if torch.cuda.device_count() >= per_machine else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
     timeout = datetime.timedelta(seconds=timeout_s)
@@ -130,6 +142,8 @@ def average_gradients(net: nn.Module) -> None:
     the parts are equal in size), so every rank then takes the same optimiser step.
     """
     world_size = get_world_size()
+    if world_size == 1:  # one process: its gradient already is the whole batch's
+        return
     for param in net.parameters():
         if param.grad is not None:
             dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
@@ -156,6 +170,19 @@ def wrap_ddp(net: nn.Module, device=None, plan=None) -> nn.Module:
     ids = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(net, device_ids=ids)
+
+
+def sync_buffers(net: nn.Module) -> None:
+    """Give every rank rank 0's buffers (batch norm's running statistics) of a DDP model.
+
+    DDP does so at the start of each training forward pass; after the last one, each rank
+    has updated its statistics with its own batch. Evaluation calls this first, so that all
+    ranks evaluate -- and end with -- the same model.
+    """
+    if _active() and isinstance(net, nn.parallel.DistributedDataParallel) \
+            and net.broadcast_buffers:
+        for buffer in net.module.buffers():
+            dist.broadcast(buffer, src=0)
 
 
 def unwrap(net: nn.Module) -> nn.Module:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .checks import check_dtype
-from .distributed import get_world_size, rank_batches, sum_over_ranks, unwrap
+from .distributed import get_world_size, rank_batches, sum_over_ranks, sync_buffers, unwrap
 from .timing import Accumulator
 
 __all__ = ["accuracy", "evaluate_accuracy_gpu", "evaluate_loss", "model_device", "move_loader"]
@@ -58,6 +58,7 @@ def evaluate_accuracy_gpu(net: nn.Module, data_iter: Iterable, device=None) -> f
     accuracy on the whole of ``data_iter``.
     """
     if isinstance(net, nn.Module):
+        sync_buffers(net)  # under DDP: rank 0's batch-norm statistics on every rank
         net = unwrap(net)  # DDP's forward would sync buffers: ranks' batch counts differ here
         net.eval()
         if device is None:

@@ -35,8 +35,7 @@ from torch import nn
 from .budget import budget
 from .checkpoint import resume, save_checkpoint
 from .checks import check_arguments, optimizer_lrs
-from .device import try_gpu
-from .distributed import (DistributedError, describe_lost_rank, get_local_rank, is_lost_rank,
+from .distributed import (DistributedError, describe_lost_rank, is_lost_rank, local_device,
                           max_over_ranks, set_epoch, shard, sum_over_ranks, wrap_ddp)
 from .evaluate import accuracy, evaluate_accuracy_gpu, evaluate_loss, move_loader
 from .plan import RunPlan, limit_cpu_threads, make_optimizer
@@ -175,7 +174,7 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     ``cuda_graph``, ``compile`` and ``cpu_threads``: see ``RunPlan``. ``checkpoint``: a file
     saved every epoch and resumed from. Under ``torchrun``, rank 0 alone prints.
     """
-    device = torch.device(device) if device is not None else try_gpu(get_local_rank())
+    device = torch.device(device) if device is not None else local_device()  # d2l's try_gpu()
     check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init)  # all first
     plan = RunPlan.decide(device, **speed)  # which speed-ups this device gets
     history = TrainHistory(device=str(device), budget=str(budget()), plan=plan)
