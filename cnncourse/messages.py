@@ -296,10 +296,11 @@ CATALOGUE: list[Message] = [
       "{name}：比先移除最亮的像素更快的方法：{methods}", items={"methods": METHODS_ZH}),
     M("{name}: faster than removing the brightest pixels first: ",
       "{name}：没有哪种方法比先移除最亮的像素更快"),
-    M("{name}'s Grad-CAM puts {ml} of its weight on the background than a uniform map "
-      "({a} against {b})",
-      "{name} 的 Grad-CAM 放在背景上的权重比均匀的图{ml}（{a} 对 {b}）",
-      values={"ml": {"less": "少", "more": "多"}}),
+    M("{name}'s Grad-CAM puts {verdict} a uniform map ({x}, seeds {a} to {b}, against {u})",
+      "{name} 的 Grad-CAM 放在背景上的权重{verdict}（{x}，各随机种子 {a} 到 {b}，均匀的图为 {u}）",
+      values={"verdict": {"less of its weight on the background than": "比均匀的图少",
+                          "more of its weight on the background than": "比均匀的图多",
+                          "about as much of its weight on the background as": "与均匀的图差不多"}}),
     # mlp_limits
     M("float32 memory for the weights alone: {n} MB", "仅权重所需的 float32 内存：{n} MB"),
     M("FLOPs for one image through this one layer: {n}", "一张图像通过这一层的 FLOPs：{n}"),
@@ -404,37 +405,40 @@ CATALOGUE: list[Message] = [
       "预算：{budget}，torch {version}，随机种子 {seed}，GPU 数量：{n}"),
     M("{budget} budget: equality over {n} steps; set_epoch {s}; scaling {c}; SyncBatchNorm {b}",
       "{budget} 预算：相等性实验 {n} 步；set_epoch 实验 {s}；缩放实验 {c}；SyncBatchNorm 实验 {b}"),
-    M("LeNet: {a} apart after the parameters moved by up to {m}; with batch norm {b} apart, "
+    M("LeNet: {a} apart after the parameters moved by up to {m};\nwith batch norm {b} apart, "
       "but {c} from one process that normalises each half alone",
-      "LeNet：参数最多移动了 {m}，两种运行相差 {a}；使用批量归一化时相差 {b}，"
+      "LeNet：参数最多移动了 {m}，两种运行相差 {a}；\n使用批量归一化时相差 {b}，"
       "但与分别归一化每一半的单进程运行只相差 {c}"),
     M("set_epoch {which}: rank 0 gets {order}", "{which} set_epoch：rank 0 得到 {order}",
       values={"which": {"called": "调用了", "forgotten": "忘了调用"}}),
-    M("test accuracy, with against without set_epoch: differences {d} (seeds {a}..{b}); spread "
-      "between seeds with it: {s}",
-      "测试准确率，调用与不调用 set_epoch 之差：{d}（随机种子 {a}..{b}）；"
-      "调用时各随机种子之间的波动：{s}"),
-    M("training loss, mean over seeds: base {a}, unscaled {b}, scaled {c}; 2 processes (DDP) "
-      "against 1 on the global batch: {d}",
-      "训练损失，各随机种子的平均：基准 {a}，不缩放 {b}，缩放 {c}；"
-      "在全局批量上 2 个进程（DDP）与 1 个进程之差：{d}"),
-    M("largest difference in training loss, per-process against synchronised: {d}; spread over "
+    M("test accuracy, with against without set_epoch: differences {d} (seeds {a}..{b});\n"
+      "spread between seeds with set_epoch: {s}",
+      "测试准确率，调用与不调用 set_epoch 之差：{d}（随机种子 {a}..{b}）；\n"
+      "调用 set_epoch 时各随机种子之间的波动：{s}"),
+    M("training loss, mean over seeds: base {a}, unscaled {b}, scaled {c};\n2 processes (DDP) "
+      "against 1 on the global batch, largest parameter difference: {d}",
+      "训练损失，各随机种子的平均：基准 {a}，不缩放 {b}，缩放 {c}；\n"
+      "在全局批量上 2 个进程（DDP）与 1 个进程相比，参数的最大差异：{d}"),
+    M("largest difference in training loss, per-process against synchronised: {d};\nspread over "
       "seeds with synchronised statistics: {s}",
-      "训练损失的最大差异，各进程单独统计与同步统计之间：{d}；"
+      "训练损失的最大差异，各进程单独统计与同步统计之间：{d}；\n"
       "使用同步统计量时各随机种子之间的波动：{s}"),
     M("{name}: the all-reduce is {p} of a step on 2 processes",
       "{name}：在 2 个进程上，all-reduce 占一步时间的 {p}"),
     M("a ResNet step computes {x} times as long as a LeNet step (1 process)",
       "ResNet 一步的计算时间是 LeNet 一步的 {x} 倍（1 个进程）"),
-    M("two epochs in one go against one, a restart and one more: largest parameter difference {d}",
-      "一次训练两轮，对比先训练一轮、重启后再训练一轮：参数的最大差异 {d}"),
-    M("the killed run was restarted {n} time(s); its final weights are {same} the uninterrupted "
+    M("two epochs in one go against one, a restart and one more:\nlargest parameter difference {d}",
+      "一次训练两轮，对比先训练一轮、重启后再训练一轮：\n参数的最大差异 {d}"),
+    M("the killed run was restarted {n} time(s);\nits final weights are {same} the uninterrupted "
       "run's",
-      "被杀死的运行重启了 {n} 次；它的最终权重与未中断运行的权重{same}",
+      "被杀死的运行重启了 {n} 次；\n它的最终权重与未中断运行的权重{same}",
       values={"same": {"bit-identical to": "逐位相同", "NOT the same as": "不相同"}}),
     M("resumed from epoch {done} of {path}", "已从 {path} 恢复：完成了 {done} 轮"),
     M("rank {r}: SIGKILL in epoch {e}, batch {i}",
       "rank {r}：在第 {e} 轮的第 {i} 个批量处发出 SIGKILL"),
+    M("two trained networks of different seeds give the same answer on {l} {a} to {b}, "
+      "{r} {c} to {d} of the images",
+      "不同随机种子训练出的两个网络给出相同答案的图像比例：{l} {a} 到 {b}，{r} {c} 到 {d}"),
     M("LeNet, {n} images, {e} epochs of Adam: training accuracy {l1} labels {a} to {b}, "
       "{l2} labels {c} to {d}; test accuracy {l3} labels {t}, {l4} labels {s}",
       "LeNet，{n} 张图像，Adam 训练 {e} 轮：训练准确率：{l1}标签 {a} 到 {b}，{l2}标签 {c} 到 {d}；"
