@@ -9,7 +9,7 @@ setup:
 	@bash tools/setup.sh >/dev/null
 
 book:
-	@$(ENV) python tools/build_book.py
+	@$(ENV) python -m bookfactory build
 
 # Unit tests, and the book built in the smoke budget: each chapter executes once there and is a
 # test of its own (tests/test_book.py). -rs: the reason of each skipped test.
@@ -34,11 +34,11 @@ test-oldest:
 	@bash tools/test_oldest.sh
 
 notebooks:
-	@$(ENV) python tools/sync_notebooks.py
+	@$(ENV) python -m bookfactory notebooks
 
 # Every chapter (full budget on CUDA, smoke elsewhere), scripts/train_alexnet.py and the GPU
-# benchmarks, one summary in $$OUT or _build/gpu-check (tools/gpu_check.py). No network needed:
+# benchmarks, one summary in $$OUT or _build/gpu-check (bookfactory/gpu_check.py). No network needed:
 # with a .kit/ from `bash benchmarks/gpu_kit.sh prepare`, its wheels and data are used.
 gpu-check:
 	@if [ -d .kit/wheels ]; then bash benchmarks/gpu_kit.sh run gpu-check; \
-	else $(ENV) python tools/gpu_check.py $(GPU_CHECK_ARGS); fi
+	else $(ENV) python -m bookfactory gpu-check $(GPU_CHECK_ARGS); fi

@@ -7,7 +7,7 @@
 The default is d2l's LeNet-5 (sigmoid, average pooling) with d2l's settings:
 batch 256, lr 0.9, 10 epochs. ``--model`` picks another builder of
 ``cnncourse.models.lenet`` (the LeNet chapter's variants); its results go to
-``results/<model>-<device>.json``. See ``common.py`` for what is measured.
+``cnncourse/results/<model>-<device>.json``. See ``common.py`` for what is measured.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ the initial weights of seed 0, to show how far the order alone moves the final a
 d2l's loader runs with ``--d2l-workers`` processes (d2l's own 4 by default). The number of
 workers changes its speed only: the order is drawn in the main process either way.
 
-Runs are merged into ``benchmarks/results/lenet-swap-<device>.json`` by what they ran (loop,
+Runs are merged into ``cnncourse/results/lenet-swap-<device>.json`` by what they ran (loop,
 data, seeds, epochs), so the work can be split across several commands.
 """
 from __future__ import annotations
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--d2l-workers", type=int, default=None,
                    help="worker processes of d2l's loader (default: d2l's 4)")
     p.add_argument("--out", default="", help="results file (default "
-                   "benchmarks/results/lenet-swap-<device>.json)")
+                   "cnncourse/results/lenet-swap-<device>.json)")
     args = p.parse_args(argv)
     combos = [] if args.only == ["none"] else args.only
     for combo in combos:

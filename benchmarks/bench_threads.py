@@ -18,7 +18,7 @@ one process and interleaved (the order rotates every repeat), in up to three sit
   quiet default run's median time).
 
 The question (issue 18): is the default within 10 % of the better of 1 and 2 threads
-in ``quiet`` and ``busy``? Results go to ``benchmarks/results/threads-cpu.json``.
+in ``quiet`` and ``busy``? Results go to ``cnncourse/results/threads-cpu.json``.
 No GPU involved.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ Each comparison script (``bench_lenet.py``, ``bench_alexnet.py``) describes a
    the per-epoch test pass, as a learner waits for it -- and divides the number
    of training examples seen (epochs x examples) by it;
 4. records the final test accuracy and the peak memory of each run;
-5. writes everything to ``benchmarks/results/<case>-<device>.json``.
+5. writes everything to ``cnncourse/results/<case>-<device>.json``.
 
 What "d2l's pipeline" means here, precisely:
 
@@ -77,7 +77,7 @@ __all__ = [
     "run_benchmark", "run_cnncourse", "run_d2l", "summarize",
 ]
 
-RESULTS_DIR = ROOT / "benchmarks" / "results"
+RESULTS_DIR = ROOT / "cnncourse" / "results"  # the one folder of recorded results
 D2L_INSTALL = ("pip install -r requirements-bench.txt && pip install --no-deps d2l==1.0.3 "
                "(or: bash benchmarks/install.sh)")
 
@@ -554,7 +554,7 @@ def main(case: Case, script: str, argv: list[str] | None = None,
                    help="cnncourse trains without a CUDA graph (train_ch6(..., cuda_graph=False), "
                         "the default before the graph was); results go to <case>-eager-<device>")
     p.add_argument("--out", default="",
-                   help="results file (default benchmarks/results/<case>-<device>.json; "
+                   help="results file (default cnncourse/results/<case>-<device>.json; "
                         "'-' writes none)")
     args = p.parse_args(argv)
     if args.cuda_graph:

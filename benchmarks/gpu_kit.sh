@@ -17,12 +17,12 @@
 #             resizes every image with PIL, so each of its epochs takes a while)
 #   full      scripts/train_alexnet.py in the full budget: the AlexNet chapter's GPU record
 #   gpu-check every chapter notebook in the full budget (as the book build runs them), then
-#             train_alexnet.py and short benchmarks: tools/gpu_check.py, one summary in $OUT
+#             train_alexnet.py and short benchmarks: bookfactory/gpu_check.py, one summary in $OUT
 #             (the command behind `make gpu-check`; about 7 minutes on one H100)
 #
-# Results land in benchmarks/results/ and cnncourse/results/ as usual, and are copied to $OUT
+# Results land in cnncourse/results/ as usual, and are copied to $OUT
 # when it is set (the device tool brings back what is under $OUT). Then, on the machine with
-# the book: python tools/make_speed_page.py && python tools/build_book.py
+# the book: python -m bookfactory speed && python -m bookfactory build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KIT=.kit
@@ -38,7 +38,7 @@ prepare() {
         d2l==1.0.3 "ipython>=8.18,<9" matplotlib-inline traitlets decorator jedi parso \
         pexpect ptyprocess prompt_toolkit wcwidth stack_data executing asttokens pure_eval \
         tqdm
-    # the notebook executor of tools/gpu_check.py (nbclient + a Jupyter kernel), at the
+    # the notebook executor of bookfactory/gpu_check.py (nbclient + a Jupyter kernel), at the
     # versions the book build uses; pyzmq, tornado, psutil, debugpy and rpds-py are binary
     python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
@@ -116,17 +116,17 @@ EOF
     lenet)
         python3 benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3
         python3 benchmarks/bench_lenet.py --device cuda --epochs 10 --repeats 3 --eager
-        save benchmarks/results/lenet-cuda.json benchmarks/results/lenet-eager-cuda.json
+        save cnncourse/results/lenet-cuda.json cnncourse/results/lenet-eager-cuda.json
         ;;
     variants)
         for m in lenet_gluon lenet_modern lenet_paddle cnn_paddle; do
             python3 benchmarks/bench_lenet.py --device cuda --model "$m" --epochs 5 --repeats 1
-            save "benchmarks/results/$m-cuda-5ep.json"
+            save "cnncourse/results/$m-cuda-5ep.json"
         done
         ;;
     alexnet)
         python3 benchmarks/bench_alexnet.py --device cuda --epochs 2 --repeats 1
-        save benchmarks/results/alexnet224-cuda-2ep.json
+        save cnncourse/results/alexnet224-cuda-2ep.json
         ;;
     full)
         CNNCOURSE_BUDGET=full python3 scripts/train_alexnet.py
@@ -134,7 +134,7 @@ EOF
         ;;
     gpu-check)
         # the summary, logs, results and executed notebooks go straight to $OUT when set
-        python3 tools/gpu_check.py ${GPU_CHECK_ARGS:-}
+        python3 -m bookfactory gpu-check ${GPU_CHECK_ARGS:-}
         ;;
     *)
         echo "unknown stage '$name': use check, lenet, variants, alexnet, full or gpu-check" >&2

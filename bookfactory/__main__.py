@@ -1,12 +1,14 @@
 """One entry point for the book's factory: ``python -m bookfactory COMMAND [ARGS...]``.
 
-Each command runs one existing program of the repository with the arguments given
-(``python -m bookfactory build --budget smoke`` is ``python tools/build_book.py --budget
-smoke``); ``python -m bookfactory COMMAND --help`` shows that program's own options. The
-programs run as scripts, from the repository root, exactly as when called by their path.
+Each command is one module of this package, called with the arguments given: ``python -m
+bookfactory build --budget smoke`` is ``bookfactory.build_book.main(["--budget", "smoke"])``;
+``python -m bookfactory COMMAND --help`` shows that command's own options. Relative paths
+in the arguments are read from where you are, as with any command. ``bench NAME`` runs
+``benchmarks/bench_NAME.py`` (the benchmarks stay scripts: the GPU kit runs them alone).
 """
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +19,14 @@ __all__ = ["COMMANDS", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# command -> (program, what it does)
+# command -> (module of this package, or the benchmark script's pattern; what it does)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "build": ("tools/build_book.py", "build the HTML book (English and 简体中文) in a budget"),
-    "notebooks": ("tools/sync_notebooks.py", "write chapters/*.ipynb from the .md sources"),
-    "i18n": ("tools/i18n.py", "update or check the zh_CN translation catalogues"),
-    "claims": ("scripts/claims.py", "survey every chapter's claims over seeds"),
-    "speed": ("tools/make_speed_page.py", "write book/speed.md from benchmarks/results/"),
-    "gpu-check": ("tools/gpu_check.py", "run every chapter and benchmark on a GPU machine"),
+    "build": ("bookfactory.build_book", "build the HTML book (English and 简体中文) in a budget"),
+    "notebooks": ("bookfactory.sync_notebooks", "write chapters/*.ipynb from the .md sources"),
+    "i18n": ("bookfactory.i18n", "update or check the zh_CN translation catalogues"),
+    "claims": ("bookfactory.claims", "survey every chapter's claims over seeds"),
+    "speed": ("bookfactory.make_speed_page", "write book/speed.md from the recorded results"),
+    "gpu-check": ("bookfactory.gpu_check", "run every chapter and benchmark on a GPU machine"),
     "bench": ("benchmarks/bench_{}.py", "run benchmarks/bench_NAME.py: bench NAME [ARGS]"),
 }
 
@@ -35,7 +37,7 @@ def usage() -> str:
              for name, (prog, doc) in COMMANDS.items()]
     lines.append(f"  {'chapters':<{width}}  print the book's chapters in reading order (_toc.yml)")
     return ("usage: python -m bookfactory COMMAND [ARGS...]\n\ncommands:\n" + "\n".join(lines)
-            + "\n\nCOMMAND --help shows the program's own options.")
+            + "\n\nCOMMAND --help shows the command's own options.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         if not (ROOT / program).is_file():
             print(f"bookfactory bench: there is no {program}", file=sys.stderr)
             return 2
-    return subprocess.run([sys.executable, str(ROOT / program), *rest], cwd=ROOT).returncode
+        return subprocess.run([sys.executable, str(ROOT / program), *rest]).returncode
+    module = importlib.import_module(program)
+    shown, sys.argv[0] = sys.argv[0], f"bookfactory {command}"  # argparse's usage line
+    try:
+        return module.main(rest) or 0
+    finally:
+        sys.argv[0] = shown
 
 
 if __name__ == "__main__":

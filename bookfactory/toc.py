@@ -1,7 +1,7 @@
 """The book's table of contents, ``_toc.yml``, read in one place.
 
 Every program that needs the book's pages or chapters in reading order asks here,
-so the format is parsed once. The reader needs no YAML library (``tools/gpu_check.py``
+so the format is parsed once. The reader needs no YAML library (``bookfactory/gpu_check.py``
 runs on a GPU machine's bare ``python3``): jupyter-book's ``jb-book`` format names each
 page on its own line, as ``root: PATH`` or ``- file: PATH``, in reading order, and that
 is all it reads. ``tests/test_toc.py`` checks it against a YAML parse of the real file.

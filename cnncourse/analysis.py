@@ -215,8 +215,20 @@ class Table:
                 and all(self._numeric(r[j]) for r in self.rows if r[j])
                 for j in range(len(self.headers))]
 
+    def _shown(self) -> tuple[list[str], list[list[str]], str | None]:
+        """Headers, rows and caption in the reader's language (``CNNCOURSE_LANG``, which a
+        Chinese notebook's setup cell sets): the text refers to columns and rows by name."""
+        from .messages import language, translate_cell
+
+        if language() == "en":
+            return self.headers, self.rows, self.caption
+        return ([translate_cell(h) for h in self.headers],
+                [[translate_cell(c) for c in r] for r in self.rows],
+                translate_cell(self.caption) if self.caption else self.caption)
+
     def _repr_html_(self) -> str:
         numeric = self._numeric_columns()
+        headers, rows, caption = self._shown()
 
         def cell(tag: str, text: str, j: int) -> str:
             right = numeric[j] or (tag == "td" and self._numeric(text))
@@ -224,26 +236,30 @@ class Table:
             nowrap = "; white-space:nowrap" if tag == "td" else ""
             align = f' style="text-align:right{nowrap}"' if right else ""
             return f"<{tag}{align}>{html.escape(text)}</{tag}>"
-        head = "".join(cell("th", h, j) for j, h in enumerate(self.headers))
+        head = "".join(cell("th", h, j) for j, h in enumerate(headers))
         body = "".join("<tr>" + "".join(cell("td", c, j) for j, c in enumerate(r)) + "</tr>"
-                       for r in self.rows)
-        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+                       for r in rows)
+        cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
         return (f'<table class="table" style="font-size:0.9em">{cap}'
                 f"<thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>")
 
     def __str__(self) -> str:
-        cols = list(zip(self.headers, *self.rows))
-        widths = [max(len(c) for c in col) for col in cols]
+        from .messages import _width  # columns on screen: a CJK character takes two
+
+        headers, rows, caption = self._shown()
+        cols = list(zip(headers, *rows))
+        widths = [max(_width(c) for c in col) for col in cols]
         numeric = self._numeric_columns()
 
         def line(cells):
-            return "  ".join(c.rjust(w) if numeric[j] or self._numeric(c) else c.ljust(w)
-                             for j, (c, w) in enumerate(zip(cells, widths))).rstrip()
-        out = [line(self.headers), "  ".join("-" * w for w in widths)]
-        out += [line(r) for r in self.rows]
-        if self.caption:
-            out.append(self.caption)
+            pads = [" " * (w - _width(c)) for c, w in zip(cells, widths)]
+            return "  ".join(p + c if numeric[j] or self._numeric(c) else c + p
+                             for j, (c, p) in enumerate(zip(cells, pads))).rstrip()
+        out = [line(headers), "  ".join("-" * w for w in widths)]
+        out += [line(r) for r in rows]
+        if caption:
+            out.append(caption)
         return "\n".join(out)
 
     __repr__ = __str__

@@ -9,7 +9,7 @@ The same chapter runs in three places with very different amounts of compute:
 
 Chapters ask ``budget().pick(smoke=..., cpu=..., full=...)`` so every size lives
 next to the cell that uses it. Every program of the repository (the book build,
-``tools/gpu_check.py``, the scripts) resolves its budget with ``resolve_budget``,
+``bookfactory/gpu_check.py``, the scripts) resolves its budget with ``resolve_budget``,
 so the rule is written once: a command-line choice wins, then ``CNNCOURSE_BUDGET``,
 then the default for the hardware -- ``full`` with CUDA, ``cpu`` without, unless
 the program asks for another default (``default_for``).
@@ -73,7 +73,7 @@ def resolve_budget(explicit: str | None = None, *, option: str = "--budget",
     ``explicit`` is what the user gave the program (``None`` or ``""``: nothing); ``option``
     is how the program spells it, for the error message. The default comes from
     ``default_for``, a mapping ``{"cuda": ..., "cpu": ...}`` merged over ``DEFAULT_FOR``
-    (``tools/gpu_check.py`` asks for ``{"cpu": "smoke"}``: a check, not a book, on a CPU).
+    (``bookfactory/gpu_check.py`` asks for ``{"cpu": "smoke"}``: a check, not a book, on a CPU).
     ``cuda`` says whether CUDA is there (default: ``torch.cuda.is_available()``).
     A bad name raises ``BudgetError`` naming the option or the variable it came from.
     """

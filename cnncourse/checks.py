@@ -16,7 +16,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-__all__ = ["check_arguments", "check_dtype", "check_output_width", "optimizer_lrs"]
+__all__ = ["check_arguments", "check_device", "check_dtype", "check_output_width",
+           "optimizer_lrs"]
 
 INITS = ("xavier", "kaiming")
 
@@ -33,7 +34,7 @@ def optimizer_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
 
 def check_arguments(net: nn.Module, train_iter: Iterable, test_iter: Iterable,
                     num_epochs: int, lr: float | None, optimizer=None,
-                    init: str | None = None) -> None:
+                    init: str | None = None, *, loss=None, device=None) -> None:
     """Reject what cannot train -- before ``train_ch6`` initialises or moves the model.
 
     Bad epoch counts and learning rates, an optimiser that cannot be made or whose own
@@ -54,6 +55,12 @@ def check_arguments(net: nn.Module, train_iter: Iterable, test_iter: Iterable,
     _check_optimizer(optimizer, lr)
     if init is not None and init not in INITS:
         raise ValueError(f"unknown init {init!r}; use 'xavier', 'kaiming' or None")
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be a function (y_hat, y) -> loss, such as "
+                        f"nn.CrossEntropyLoss() (the default, loss=None), not "
+                        f"{type(loss).__name__} {loss!r}")
+    if device is not None:
+        check_device(torch.device(device))
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, not {type(net).__name__}")
     params = list(net.parameters())
@@ -74,6 +81,24 @@ def check_arguments(net: nn.Module, train_iter: Iterable, test_iter: Iterable,
     if batch is not None:
         num_classes = getattr(train_iter, "num_classes", getattr(test_iter, "num_classes", None))
         check_output_width(net, batch[0], batch[1], num_classes)
+
+
+def check_device(device: torch.device) -> None:
+    """A GPU that is not there is named as such, not as a failure inside PyTorch's memory
+    statistics or the first copy to the device."""
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = ("this PyTorch was built without CUDA" if torch.version.cuda is None
+                   else "no CUDA GPU is visible")
+            raise ValueError(f"device={str(device)!r}, but {why}; pass device=d2l.try_gpu() "
+                             "(the GPU when there is one, else the CPU) or device='cpu'.")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device={str(device)!r}, but this machine has {count} CUDA "
+                             f"GPU(s), cuda:0 to cuda:{count - 1}; see d2l.try_all_gpus().")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={str(device)!r}, but Apple's MPS is not available here; "
+                         "pass device=d2l.try_gpu() or device='cpu'.")
 
 
 def _check_optimizer(optimizer, lr: float | None) -> None:

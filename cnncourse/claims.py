@@ -2,7 +2,7 @@
 
 A chapter that says "batch norm is ahead after one epoch" guards the sentence with
 ``claim("modern: BN ahead after epoch 1", gap, above=0.05)``. In a normal run that is an
-assert with a message naming the claim, the value and the bound. ``scripts/claims.py``
+assert with a message naming the claim, the value and the bound. ``bookfactory/claims.py``
 runs every chapter again with other seeds (``CNNCOURSE_SEED``) and a record file
 (``CNNCOURSE_CLAIMS``): then ``claim`` writes what it saw instead of stopping, so one run
 of a chapter surveys all of its claims, and the appendix "How robust is each claim"

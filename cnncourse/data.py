@@ -87,8 +87,27 @@ class DataFileError(ValueError):
 
 
 def get_fashion_mnist_labels(labels: Sequence[int] | torch.Tensor) -> list[str]:
-    """Text names of Fashion-MNIST class indices (d2l-compatible)."""
-    return [FASHION_MNIST_LABELS[int(i)] for i in labels]
+    """Text names of Fashion-MNIST class indices (d2l-compatible).
+
+    Each index must be a whole number from 0 to 9: d2l's ``int(i)`` would call 3.7 a dress
+    and Python's negative indexing would call -1 an ankle boot, a wrong title under a figure
+    that nobody notices.
+    """
+    names = []
+    for i in labels:
+        try:
+            if isinstance(i, bool):
+                raise TypeError
+            index = operator.index(i)  # ints, numpy and one-element integer tensors
+        except TypeError:
+            raise ValueError(f"a Fashion-MNIST label is a class index 0..9, not "
+                             f"{type(i).__name__} {i!r}; pass integer labels (y.long(), or "
+                             "the argmax of a model's scores)") from None
+        if not 0 <= index < len(FASHION_MNIST_LABELS):
+            raise ValueError(f"label {index} is not a Fashion-MNIST class: the classes are "
+                             f"0..{len(FASHION_MNIST_LABELS) - 1}")
+        names.append(FASHION_MNIST_LABELS[index])
+    return names
 
 
 # --------------------------------------------------------------------- finding

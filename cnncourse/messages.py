@@ -8,7 +8,7 @@ that text. This module keeps one catalogue of the printed sentences -- each an
 English ``str.format`` template of exactly what is printed, and its Chinese --
 and recognises a printed line by its template, carrying the numbers over:
 
-* the Chinese book: ``tools/lang_switch.py`` rewrites each cell output through
+* the Chinese book: ``bookfactory/lang_switch.py`` rewrites each cell output through
   :func:`translate` when it builds the zh_CN pages (no chapter runs again);
 * the Chinese notebooks: their setup cell calls :func:`install`, which passes
   everything the notebook prints through :func:`translate` as it is printed.
@@ -16,8 +16,13 @@ and recognises a printed line by its template, carrying the numbers over:
 Nothing changes for English: no print site was touched, and English output is
 byte for byte what it was. A sentence whose English print changes simply stops
 matching and appears in English until its template here is updated (the tests
-check the catalogue against the chapters' outputs). Tables of numbers and the
-figures stay as they are: their words are column labels, read with the prose.
+check the catalogue against the chapters' outputs). Tables are translated too,
+because the text reads them by column and row ("请看最后一列"): a ``d2l.Table``'s
+caption, headers and row labels (:func:`translate_cell`; the notebook's table
+asks :func:`language` when it is shown, the book rewrites the English build's
+HTML with :func:`translate_table_html`), and the headers and row labels of tables
+printed as text, each in its column (:func:`translate_columns`). The figures stay
+as they are.
 """
 from __future__ import annotations
 
@@ -74,6 +79,14 @@ LOSS_RUNS_ZH = {"square error, one-hot": "平方误差（独热）", "cross-entr
 NETS_ZH = {"plain, default init": "普通，默认初始化", "plain, Kaiming init": "普通，Kaiming 初始化",
            "residual, default init": "残差，默认初始化", "plain": "普通", "residual": "残差"}
 
+# The removal orders of interpret's deletion test (the methods, signed or by magnitude).
+DELETION_ORDERS_ZH = {
+    "brightest pixels": "最亮的像素", "random pixels": "随机像素",
+    "gradient × input": "梯度 × 输入", "gradient × input, baseline 0.5": "梯度 × 输入，基线 0.5",
+    "integrated gradients, baseline 0.5": "积分梯度，基线 0.5",
+    "integrated gradients, by magnitude": "积分梯度，按绝对值",
+    "occlusion, by magnitude": "遮挡，按绝对值", "occlusion, fill 0.5": "遮挡，填充值 0.5",
+}
 
 @dataclass(frozen=True)
 class Message:
@@ -179,6 +192,9 @@ CATALOGUE: list[Message] = [
     M("{rate} examples/sec on {device}", "{rate} 样本/秒，设备 {device}"),
     M("interrupted: returning the {n} finished epoch(s)", "已中断：返回已完成的 {n} 轮"),
     M("{s} s per epoch (budget: {budget}, {device})", "每轮 {s} 秒（预算：{budget}，{device}）"),
+    M("resumed from epoch {epoch} of {path}", "已从 {path} 恢复：前 {epoch} 轮已完成"),
+    M("rank {rank}: SIGKILL in epoch {epoch}, batch {batch}",
+      "第 {rank} 号进程：在第 {epoch} 轮第 {batch} 个批量时被 SIGKILL 终止"),
     # ---- lines the Chinese text points at, and the other sentences the chapters print (issue 27)
     M("budget: {budget}, device: {device}, {n} training images, SGD lr 0.9, batch {batch}, "
       "Xavier, seed {seed}",
@@ -193,7 +209,9 @@ CATALOGUE: list[Message] = [
       "{n} 张 224×224 的图像（预算：{budget}，{device}）"),
     M("10^6 units, training mode: {p} set to zero, mean {m}",
       "10^6 个单元，训练模式：{p} 被置零，均值 {m}"),
-    M("{name}: strongest response {a} of {b}", "{name}：最强响应 {a}（全图最大 {b}）"),
+    M("{name}: strongest response {a} of {b}", "{name}：最强响应 {a}（全图最大 {b}）",
+      values={"name": {"max pool 3×3, stride 2": "最大池化 3×3，步幅 2",
+                       "avg pool 3×3, stride 2": "平均池化 3×3，步幅 2"}}),
     M("stride {s}: output {shape}, {g} GFLOPs per image",
       "步幅 {s}：输出 {shape}，每张图像 {g} GFLOPs"),
     M("conv2 on one GPU: {a} parameters; split: {b}",
@@ -293,7 +311,8 @@ CATALOGUE: list[Message] = [
     M("linear model: largest |saliency - W[3]| = {x}",
       "线性模型：|saliency - W[3]| 的最大值 = {x}"),
     M("{name}: faster than removing the brightest pixels first: {methods}",
-      "{name}：比先移除最亮的像素更快的方法：{methods}", items={"methods": METHODS_ZH}),
+      "{name}：比先移除最亮的像素更快的方法：{methods}",
+      items={"methods": {**METHODS_ZH, **DELETION_ORDERS_ZH}}),
     M("{name}: faster than removing the brightest pixels first: ",
       "{name}：没有哪种方法比先移除最亮的像素更快"),
     M("{name}'s Grad-CAM puts {verdict} a uniform map ({x}, seeds {a} to {b}, against {u})",
@@ -386,7 +405,8 @@ CATALOGUE: list[Message] = [
       "不带池化的同样的卷积下降 {d}，MLP 下降 {e}。", wrap=88),
     M("--- {name}", "--- {name}", values={"name": LOSS_RUNS_ZH}),
     M("default init, lr {lr}", "默认初始化，学习率 {lr}"),
-    M("Xavier, lr {lr}", "Xavier 初始化，学习率 {lr}"),
+    M("Xavier, lr {lr}", "Xavier 初始化，学习率 {lr}",
+      values={"lr": {"0.9 (published)": "0.9（公布的设置）"}}),
     M("label: {c} | shape: {s}", "标签：{c} | 形状：{s}", values={"c": CLASS_NAMES_ZH}),
     # d2l.layer_summary's table: the header and the total, the columns kept in place
     M("layer{pad}  output shape{gap}params", "层   {pad}  输出形状    {gap}参数量"),
@@ -395,6 +415,17 @@ CATALOGUE: list[Message] = [
     M("avg, 2x2 window, stride 2:", "平均池化，2x2 窗口，步幅 2："),
     M("max, 3x3 window, padding 1, stride 2:", "最大池化，3x3 窗口，填充 1，步幅 2："),
     M("{n} channels in -> {shape}", "输入 {n} 个通道 -> {shape}"),
+    M("step {n}: loss {x}", "第 {n} 步：损失 {x}"),
+    # conv_pool's shape check: three narrow columns under one printed string, kept in place
+    M("padding stride cases  formula != layer  corr2d != layer",
+      "   填充   步幅  情形" + " " * 8 + "公式 != 层" + " " * 5 + "corr2d != 层"),
+    M("train: {a} | test: {b}", "训练集：{a} | 测试集：{b}"),
+    M("{layer}: weight {w} + bias {b} = {n} parameters",
+      "{layer}：权重 {w} + 偏置 {b} = {n} 个参数"),
+    M("training mode:", "训练模式："),
+    M("evaluation mode:", "评估模式："),
+    M("3x3 convs only:     {x}", "只用 3x3 卷积：      {x}"),
+    M("3x3 conv + 2x2 pool: {x}", "3x3 卷积 + 2x2 池化：{x}"),
     M("To record one, run this on a machine with an NVIDIA GPU,",
       "要记录一次运行，请在一台有 NVIDIA GPU 的机器上，"),
     M("from the repository root:", "在仓库的根目录下运行："),
@@ -445,6 +476,13 @@ CATALOGUE: list[Message] = [
       "测试准确率：{l3}标签 {t}，{l4}标签 {s}",
       values={f"l{i}": {"true": "真实", "shuffled": "打乱的"} for i in range(1, 5)}),
     # ---- the opening line of every chapter
+    M("budget: {budget}, device: {device}, seed: {seed}, PyTorch {version}",
+      "预算：{budget}，设备：{device}，随机种子：{seed}，PyTorch {version}"),
+    M("budget: {budget}, device: {device}, torch {version}, seed {seed}",
+      "预算：{budget}，设备：{device}，torch {version}，随机种子 {seed}"),
+    M("budget: {budget}, device: {device}, seed: {seed}",
+      "预算：{budget}，设备：{device}，随机种子：{seed}"),
+    M("budget: {budget} | seed: {seed}", "预算：{budget} | 随机种子：{seed}"),
     M("budget: {budget}, device: {device}, torch {version}",
       "预算：{budget}，设备：{device}，torch {version}"),
     M("budget: {budget}, device: {device}, PyTorch {version}",
@@ -551,10 +589,222 @@ LEFT_IN_ENGLISH: list[str] = [
     # code: expressions whose difference is printed, the tensors' names
     "convolution - corr2d(X, K)", "convolution - corr2d(X, flip(K))", "ours - F.conv2d",
     "one_hot(y)", "softmax - one_hot",
-    # column labels of tables of numbers
-    "dense share", "true kernel", "padding stride cases", "after layer", "kernel stride jump",
-    "x3 convs only:",
 ]
+
+
+# ---- d2l.Table (cnncourse/analysis.py): the tables the text reads column by column and row by
+# row ("请看最后一列", "默认初始化的那一行"). Each header, row label and caption is looked up
+# whole: first as a word here, then as a template of TABLE_CATALOGUE; cells of numbers, and
+# names a reader types (lenet_modern, SGD 0.9, AlexNet-28), are left as they are.
+TABLE_WORDS: dict[str, str] = {
+    **METHODS_ZH, **SCALINGS_ZH, **REGULARISERS_ZH, **NETS_ZH, **DELETION_ORDERS_ZH,
+    # column headers
+    "model": "模型", "network": "网络", "method": "方法", "run": "运行", "inputs": "输入",
+    "epochs": "轮数", "loss": "损失", "train acc": "训练准确率", "test acc": "测试准确率",
+    "training acc": "训练准确率", "gap": "差距", "seconds": "秒", "device": "设备",
+    "s / epoch": "秒 / 轮", "s/epoch": "秒 / 轮", "examples/sec": "样本/秒",
+    "params": "参数量", "optimiser": "优化器", "activation": "激活函数", "pooling": "池化",
+    "lr": "学习率", "test acc after epoch 1": "第 1 轮后的测试准确率",
+    "test acc vs baseline": "测试准确率相对基线", "conv params": "卷积层参数",
+    "dense params": "全连接层参数", "FLOPs / image": "FLOPs / 图像",
+    "activations / image": "激活值 / 图像", "activations ×128": "激活值 ×128",
+    "train images / s": "训练图像 / 秒",
+    "conv 1": "卷积层 1", "conv 2": "卷积层 2", "dense 120": "全连接层 120",
+    "dense 84": "全连接层 84", "dense 10": "全连接层 10",
+    "dense 84 vs [0, 1]": "全连接层 84 相对 [0, 1]",
+    "kernels (3 seeds)": "卷积核（3 个随机种子）",
+    "edge-like before (mean R²)": "训练前边缘状的比例（平均 R²）",
+    "edge-like after (mean R²)": "训练后边缘状的比例（平均 R²）",
+    "edge-like change (mean R²)": "训练带来的变化中边缘状的比例（平均 R²）",
+    "change / initial size": "变化量 / 初始大小",
+    "median |S(x) - S(0)|": "|S(x) - S(0)| 的中位数", "8 steps": "8 步", "32 steps": "32 步",
+    "128 steps": "128 步", "another seed, trained": "另一个种子，训练好的",
+    "trained seed minus all random": "训练好的种子减去全部随机",
+    "all random, signed": "全部随机，带符号", "all random, object pixels": "全部随机，物体像素",
+    "all random: constant maps": "全部随机：常数图", "removal order": "移除顺序",
+    "forward + backward passes": "前向 + 反向传播次数",
+    "20 weight layers, no batch norm": "20 个权重层，无批量归一化",
+    "gradient: first / last layer": "梯度：第一层 / 最后一层",
+    "training loss per epoch": "每轮的训练损失", "test acc per epoch": "每轮的测试准确率",
+    "weight layers": "权重层数",
+    # row labels
+    "dropout 0.5 (baseline)": "丢弃法 0.5（基线）", "source (MXNet)": "原资料（MXNet）",
+    "source (d2l, PyTorch)": "原资料（d2l，PyTorch）", "this page": "本页",
+    "output spread, default init": "输出的分布宽度，默认初始化",
+    "output spread, Xavier init": "输出的分布宽度，Xavier 初始化",
+    "gradient RMS, default init": "梯度均方根，默认初始化",
+    "gradient RMS, Xavier init": "梯度均方根，Xavier 初始化",
+    "average": "平均", "max": "最大", "new": "新的", "lenet, above": "lenet，见上文",
+    "lenet_modern, above": "lenet_modern，见上文", "LeNet + batch norm": "LeNet + 批量归一化",
+    "ratio (×)": "比值（×）", "(a uniform map)": "（均匀图）",
+    # tables printed as text, in aligned columns (translate_columns)
+    **LOSS_RUNS_ZH, **DEEP_NETS_ZH, **MODELS_ZH,
+    "conv": "卷积层", "dense": "全连接层", "layer": "层", "weights": "权重",
+    "gradients": "梯度", "optimizer": "优化器状态", "activations": "激活值", "total": "合计",
+    "learned kernel": "学到的卷积核", "true kernel": "真实的卷积核", "map": "特征图",
+    "image": "图像", "after layer": "经过的层", "kernel stride jump": "卷积核  步幅  跳距",
+    "formula": "公式", "autograd": "自动微分", "label": "标签", "naive": "朴素",
+    "ours": "我们的", "naive (softmax, then log)": "朴素（先 softmax 再取对数）",
+    "log-sum-exp form": "log-sum-exp 形式", "gradient sent to z_y": "传给 z_y 的梯度",
+    "square error on logits": "logits 上的平方误差",
+    "square error on softmax (Brier)": "softmax 上的平方误差（Brier）",
+    "mean conf": "平均置信度", "not [0,1]": "不在 [0,1] 内",
+    "largest Hessian eigenvalue": "Hessian 的最大特征值", "square error": "平方误差",
+    "random logits": "随机 logits", "two classes at 1/2": "两个类别各 1/2",
+    "confident and right": "自信且正确", "blew up": "发散", "pixels": "像素数",
+    "parameters": "参数量", "FLOPs per parameter": "每个参数的 FLOPs",
+    "softmax regression": "softmax 回归", "small CNN": "小型 CNN",
+    "acc, original": "准确率，原图", "acc, permuted": "准确率，打乱",
+    "change (points)": "变化（百分点）", "net": "网络", "diverged": "发散",
+    "net, 20 hidden layers": "网络，20 个隐藏层",
+    # captions without numbers
+    "one batch of 256 test images, untrained LeNet": "一个批量的 256 张测试图像，未训练的 LeNet",
+    "gradient norm per weight layer, untrained, one batch of 256":
+        "每个权重层的梯度范数，未训练，一个大小为 256 的批量",
+}
+# Table cells that stay English on purpose: names a reader types or searches for.
+TABLE_LEFT_IN_ENGLISH: list[str] = ["AlexNet-28", "CPU", "cuda:0", "LeNet", "MFLOPs"]
+_BUDGET = "{budget} budget, {device}"
+TABLE_CATALOGUE: list[Message] = [
+    M("test acc, seed {s} (epoch before)", "测试准确率，随机种子 {s}（前一轮）"),
+    M("+{part} {k}", "+{part} {k}", values={"part": {"dense": "全连接层", "conv": "卷积层",
+                                                     "block": "块"}}),
+    M("+{part}", "+{part}", values={"part": {"dense": "全连接层", "stem": "起始层"}}),
+    M("{name}, fill {fill}", "{name}，填充值 {fill}"),
+    M("{name}: ms per image", "{name}：每张图像的毫秒数"),
+    M("after epoch {n}", "第 {n} 轮后"),
+    M("dense share {p}", "全连接层占比 {p}"),
+    M("largest difference {x}", "最大差异 {x}"),
+    M("Dataset + DataLoader, {n} workers", "Dataset + DataLoader，{n} 个工作进程"),
+    M("params of a {n}-unit layer", "{n} 个单元的一层的参数量"),
+    M("shift {k}", "平移 {k}"),
+    M("lr {x}", "学习率 {x}"),
+    M("layer 1 / layer {n}", "第 1 层 / 第 {n} 层"),
+    M("layer {n}", "第 {n} 层"),
+    M(_BUDGET + ", seed {seed}: {e} epochs of batch 32 ({s} steps) on {n} training images; "
+      "{t} test images",
+      "{budget} 预算，{device}，随机种子 {seed}：在 {n} 张训练图像上以批量大小 32 训练 {e} 轮"
+      "（{s} 步）；{t} 张测试图像"),
+    M(_BUDGET + ": {n} training images", "{budget} 预算，{device}：{n} 张训练图像"),
+    M("{budget} budget: first-layer kernels of all three seeds",
+      "{budget} 预算：全部三个随机种子的第一层卷积核"),
+    M("integrated gradients: median relative gap between the map's sum and S(x) - S(0), "
+      "seed {seed}",
+      "积分梯度：图的总和与 S(x) - S(0) 之间相对差距的中位数，随机种子 {seed}"),
+    M("{name}: rank correlation with the trained network's map (magnitudes unless signed), "
+      "mean over {n} images and 3 seeds (constant maps left out); {budget} budget",
+      "{name}：与训练好的网络的图之间的秩相关（除标明带符号者外均取绝对值），"
+      "{n} 张图像、3 个随机种子上的平均（不计常数图）；{budget} 预算"),
+    M("deletion test: area (mean probability over the curve to 50 % removed; lower = faster), "
+      "{n} images, mean ± sd over 3 seeds; {budget} budget",
+      "删除检验：面积（移除到 50% 为止的曲线上的平均概率；越低越快），{n} 张图像，"
+      "3 个随机种子上的均值 ± 标准差；{budget} 预算"),
+    M("share of each map's magnitude on background pixels, {n} images, mean over 3 seeds; "
+      "{budget} budget",
+      "每张图的绝对值落在背景像素上的份额，{n} 张图像，3 个随机种子上的平均；{budget} 预算"),
+    M("{cpu}, PyTorch threads: {t}, batches of {n} images; {budget} budget",
+      "{cpu}，PyTorch 线程数：{t}，每批 {n} 张图像；{budget} 预算"),
+    M("{who} LeNet, lr 0.9, batch 256 ({budget} budget)",
+      "{who} LeNet，学习率 0.9，批量大小 256（{budget} 预算）"),
+    M("output spread of each sigmoid, Xavier init, the probe batch (standardised: mean {m}, "
+      "std {s})",
+      "每个 sigmoid 输出的分布宽度，Xavier 初始化，探测批量（标准化：均值 {m}，标准差 {s}）"),
+    M("{budget} budget: {e} epochs, batch {b}, {n} images",
+      "{budget} 预算：{e} 轮，批量大小 {b}，{n} 张图像"),
+    M("one change at a time ({budget} budget, {device}, seed {seed}, {n} images, batch {b})",
+      "一次只改一处（{budget} 预算，{device}，随机种子 {seed}，{n} 张图像，批量大小 {b}）"),
+    M(_BUDGET + ": {e} epoch(s) of batch 128 on {n} images",
+      "{budget} 预算，{device}：在 {n} 张图像上以批量大小 128 训练 {e} 轮"),
+    M(_BUDGET + ": {e} epoch(s) on {n} images; training loss and accuracy are each epoch's "
+      "means",
+      "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮；"
+      "训练损失和准确率是每轮的平均值"),
+    M(_BUDGET + ": {e} epoch(s) on {n} images",
+      "{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮"),
+    M("batch norm and Kaiming init; " + _BUDGET + ": {e} epoch(s) on {n} images, {s} SGD steps",
+      "批量归一化和 Kaiming 初始化；{budget} 预算，{device}：在 {n} 张图像上训练 {e} 轮，"
+      "SGD {s} 步"),
+]
+
+
+# Cells of numbers with a word between them (interpret: "7% to 9%", "6 of 48").
+TABLE_NUMBERS = [(re.compile(r"^([\d.,]+%?) to ([\d.,]+%?)$"), r"\1 到 \2"),
+                 (re.compile(r"^([\d,]+) of ([\d,]+)$"), r"\2 个中的 \1 个"),
+                 (re.compile(r"^([\d,.]+) examples/sec$"), r"\1 样本/秒"),
+                 (re.compile(r"^(\d) (" + "|".join(map(re.escape, CLASS_NAMES_ZH)) + ")$"),
+                  lambda m: f"{m[1]} {CLASS_NAMES_ZH[m[2]]}")]
+
+
+def translate_cell(text: str, lang: str | None = None) -> str:
+    """One header, row label or caption of a :class:`cnncourse.analysis.Table` in ``lang``
+    (default: :func:`language`); ``text`` itself where nothing here translates it."""
+    if (lang or language()) == "en" or not re.search(r"[A-Za-z]{2}", text):
+        return text
+    if text in TABLE_WORDS:
+        return TABLE_WORDS[text]
+    for pattern, words in TABLE_NUMBERS:
+        if pattern.match(text):
+            return pattern.sub(words, text)
+    for message in TABLE_CATALOGUE:
+        m = message.pattern.fullmatch(text)
+        if m:
+            return message.render(m)
+    return text
+
+
+# A cell of a table printed as text: words and numbers joined by single spaces; cells are
+# apart by two spaces or more.
+_COLUMN_CELL = re.compile(r"\S+(?: \S+)*")
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def translate_columns(line: str, lang: str | None = None, others: list[str] = ()) -> str:
+    """A line of a table printed as text (columns apart by two or more spaces), with each
+    header and row label that :func:`translate_cell` knows in ``lang``, the columns kept in
+    place. A right-aligned cell (one whose right edge a cell of the ``others`` lines of its
+    table shares) keeps its right edge, the others their left edge; where the other lines do
+    not tell, a cell with more room before it than after counts as right-aligned. A
+    translation too wide for its room pushes the rest of the line right."""
+    cells = [(m.start(), m.end(), m[0]) for m in _COLUMN_CELL.finditer(line)]
+    if len(cells) < 2 or _CJK.search(line):
+        return line
+    shown = [translate_cell(c, lang) for _, _, c in cells]
+    if shown == [c for _, _, c in cells]:
+        return line
+    # the other cells' edges (not rules of dashes, nor the same words in another row)
+    edges = [(m.start(), m.end(), m[0]) for other in others if not _CJK.search(other)
+             for m in _COLUMN_CELL.finditer(other) if m[0].strip("-")]
+    out, col = "", 0
+    for i, ((start, end, english), text) in enumerate(zip(cells, shown)):
+        starts = {a for a, _, words in edges if words != english}
+        ends = {b for _, b, words in edges if words != english}
+        before = start - cells[i - 1][1] if i else start
+        after = cells[i + 1][0] - end if i + 1 < len(cells) else 0
+        least = 0 if i == 0 else (2 if before >= 2 else 1)
+        if (end in ends) != (start in starts):
+            right = end in ends
+        else:
+            right = before > 0 and before >= after
+        goal = end - _width(text) if right else start
+        pad = max(goal - col, least)
+        out += " " * pad + text
+        col += pad + _width(text)
+    return out + line[cells[-1][1]:]
+
+
+_TABLE_CELL = re.compile(r"(<caption>|<t[hd](?: [^>]*)?>)([^<]*)(</caption>|</t[hd]>)")
+
+
+def translate_table_html(html_text: str, lang: str | None = None) -> str:
+    """A table's HTML, as :class:`~cnncourse.analysis.Table` writes it, with its caption,
+    headers and row labels in ``lang``: what the Chinese book does to the English build's
+    outputs (bookfactory/lang_switch.py)."""
+    import html
+
+    if (lang or language()) == "en":
+        return html_text
+    return _TABLE_CELL.sub(lambda m: m[1] + html.escape(translate_cell(html.unescape(m[2]), lang))
+                           + m[3], html_text)
 
 
 def language() -> str:
@@ -566,8 +816,11 @@ def language() -> str:
     return lang.replace("-", "_")
 
 
-def translate(text: str, lang: str | None = None) -> str:
-    """``text`` with every catalogued sentence in ``lang`` (default: :func:`language`)."""
+def translate(text: str, lang: str | None = None, context: list[str] = ()) -> str:
+    """``text`` with every catalogued sentence in ``lang`` (default: :func:`language`).
+
+    ``context``: lines printed just before (English), which tell a table printed one row per
+    call which of its columns are right-aligned (:func:`translate_columns`)."""
     if (lang or language()) == "en":
         return text
     for message in CATALOGUE:
@@ -582,26 +835,38 @@ def translate(text: str, lang: str | None = None) -> str:
                 lines = message.rewrap(lines) or lines
             blocks[i] = "\n".join(lines)
         text = "".join(blocks)
+    if "  " in text:  # tables printed as text: their headers and row labels
+        lines = text.split("\n")
+        text = "\n".join(translate_columns(line, lang or language(),
+                                           [*context, *lines[:i], *lines[i + 1:]])
+                         if "  " in line else line for i, line in enumerate(lines))
     return text
 
 
 class _TranslatingStream(io.TextIOBase):
     """A text stream that translates each completed print before passing it on."""
 
+    # English lines kept as context: a table printed row by row is one table
+    CONTEXT_LINES = 40
+
     def __init__(self, stream, lang: str):
         self._stream, self._lang, self._pending = stream, lang, ""
+        self._recent: list[str] = []
+
+    def _emit(self) -> None:
+        self._stream.write(translate(self._pending, self._lang, self._recent))
+        self._recent = (self._recent + self._pending.split("\n"))[-self.CONTEXT_LINES:]
+        self._pending = ""
 
     def write(self, text: str) -> int:
         self._pending += text
         if self._pending.endswith("\n"):  # print() ends with its own write of end="\n"
-            self._stream.write(translate(self._pending, self._lang))
-            self._pending = ""
+            self._emit()
         return len(text)
 
     def flush(self) -> None:
         if self._pending:
-            self._stream.write(translate(self._pending, self._lang))
-            self._pending = ""
+            self._emit()
         self._stream.flush()
 
     def __getattr__(self, name):  # encoding, isatty, fileno...: the wrapped stream's

@@ -175,7 +175,8 @@ def train_ch6(net: nn.Module, train_iter: Iterable, test_iter: Iterable, num_epo
     saved every epoch and resumed from. Under ``torchrun``, rank 0 alone prints.
     """
     device = torch.device(device) if device is not None else local_device()  # d2l's try_gpu()
-    check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init)  # all first
+    check_arguments(net, train_iter, test_iter, num_epochs, lr, optimizer, init,  # all first
+                    loss=loss, device=device)
     plan = RunPlan.decide(device, **speed)  # which speed-ups this device gets
     history = TrainHistory(device=str(device), budget=str(budget()), plan=plan)
     train_iter = shard(train_iter)  # this rank's share of every batch (all of it on one process)

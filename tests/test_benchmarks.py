@@ -251,12 +251,12 @@ def test_cnncourse_options_reach_train_ch6(monkeypatch):
 
 
 def test_published_gpu_results_against_todays_targets():
-    """The H100 files in benchmarks/results/, checked against the benchmarks' targets of today."""
+    """The H100 files in cnncourse/results/, checked against the benchmarks' targets of today."""
     import bench_lenet
     import common
 
     def check(name: str, table: dict) -> dict:
-        rec = json.loads((ROOT / "benchmarks" / "results" / f"{name}-cuda.json").read_text())
+        rec = json.loads((ROOT / "cnncourse" / "results" / f"{name}-cuda.json").read_text())
         assert rec["device_type"] == "cuda" and rec["provenance"]["commit"]
         measured = common.measured_values(rec["summary"])
         return {t["what"]: t for t in common.check_targets(table["cuda"], measured)}

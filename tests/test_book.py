@@ -1,9 +1,9 @@
 """The book in the smoke budget: every chapter executes (once per test run) and the build is clean.
 
-One build (``tools/build_book.py --budget smoke``, warnings as errors) executes every chapter
+One build (``bookfactory/build_book.py --budget smoke``, warnings as errors) executes every chapter
 of ``_toc.yml``; the tests below read what it left: a test per chapter (the failing cell, its
 line in the ``.md`` and the error, when it failed), and one for the build's own warnings. The
-build's execution cache is keyed on everything the pages read (tools/build_book.py), so a run
+build's execution cache is keyed on everything the pages read (bookfactory/build_book.py), so a run
 with nothing changed reuses the executed chapters. One chapter alone, without the book:
 ``CNNCOURSE_BUDGET=smoke python -m pytest --nbval-lax chapters/NAME.ipynb``.
 
@@ -59,7 +59,7 @@ class SmokeBuild:
 
 @pytest.fixture(scope="module")
 def smoke_book() -> SmokeBuild:
-    proc = subprocess.run([sys.executable, "tools/build_book.py", "--budget", "smoke",
+    proc = subprocess.run([sys.executable, "bookfactory/build_book.py", "--budget", "smoke",
                            "--out", str(OUT)], cwd=ROOT, capture_output=True, text=True)
     return SmokeBuild(proc.returncode, proc.stdout + proc.stderr, ROOT / OUT / "_build")
 
@@ -134,7 +134,7 @@ def test_book_builds_without_warnings(smoke_book):
         pytest.skip(f"the smoke build stopped: chapters/{culprits[0]}.md failed (its own test "
                     "says where); the build's other warnings show once it runs through")
     assert smoke_book.returncode == 0, smoke_book.warnings()
-    # The kernels talk to the build over IPC (tools/kernel_ipc.py), so ipykernel has no cause to
+    # The kernels talk to the build over IPC (bookfactory.kernel_ipc), so ipykernel has no cause to
     # print its TCP warning once per chapter.
     assert "without encryption" not in smoke_book.log, \
         "a kernel ran over TCP: is kernel_ipc in _config.yml?"

@@ -51,12 +51,14 @@ def test_the_toc_reader_takes_sections_comments_and_suffixes(tmp_path):
         toc.pages(path)
 
 
-def test_every_command_names_a_program_that_exists():
+def test_every_command_names_a_module_with_a_main():
+    import importlib
+
     for name, (program, _) in COMMANDS.items():
         if name == "bench":
             assert (ROOT / program.format("lenet")).is_file()
         else:
-            assert (ROOT / program).is_file(), name
+            assert callable(importlib.import_module(program).main), name
 
 
 def test_the_entry_point_lists_commands_and_refuses_unknown_ones(capsys):
@@ -75,15 +77,51 @@ def test_a_command_runs_its_program_with_the_arguments():
     run = subprocess.run([sys.executable, "-m", "bookfactory", "speed", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert "make_speed_page.py" in run.stdout and "--results" in run.stdout
+    assert "usage: bookfactory speed" in run.stdout and "--results" in run.stdout
 
 
-@pytest.mark.slow  # a fresh interpreter imports torch: seconds
+# Imports every module of cnncourse, with bookfactory made unimportable: an import of the
+# factory anywhere at module level fails the run, a lazy one would show in sys.modules.
+EVERY_MODULE = """\
+import importlib, importlib.abc, pkgutil, sys
+
+class NoFactory(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "bookfactory":
+            raise ImportError(f"the learner's package imported {name}")
+
+sys.meta_path.insert(0, NoFactory())
+import cnncourse
+names = sorted(m.name for m in pkgutil.walk_packages(cnncourse.__path__, "cnncourse."))
+for name in names:
+    importlib.import_module(name)
+print(len(names), sorted(m for m in sys.modules if m.split(".")[0] == "bookfactory"))
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch and every module: seconds
 def test_the_learners_package_imports_nothing_of_the_factory():
-    """Run in a fresh interpreter: importing cnncourse loads no bookfactory module."""
-    code = ("import sys, cnncourse, cnncourse.colab, cnncourse.attribution, cnncourse.sanity\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'bookfactory'))")
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "tests",
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "[]"
+    """Every cnncourse module imports in a fresh interpreter where bookfactory cannot."""
+    import pkgutil
+
+    import cnncourse
+
+    run = subprocess.run([sys.executable, "-c", EVERY_MODULE], cwd=ROOT / "tests",
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    count, loaded = run.stdout.strip().splitlines()[-1].split(" ", 1)
+    expected = len(list(pkgutil.walk_packages(cnncourse.__path__, "cnncourse.")))
+    assert int(count) == expected > 20 and loaded == "[]"
+
+
+def test_a_chapter_to_execute_is_a_name_or_a_notebook(tmp_path):
+    from bookfactory.execute import chapter_source
+
+    assert chapter_source("lenet") == ROOT / "chapters" / "lenet.md"
+    with pytest.raises(FileNotFoundError, match="no chapter named 'lenett': choose from .*lenet"):
+        chapter_source("lenett")
+    notebook = tmp_path / "extra.ipynb"
+    with pytest.raises(FileNotFoundError, match="extra.ipynb: no such notebook"):
+        chapter_source(notebook)
+    notebook.write_text("{}")
+    assert chapter_source(notebook) == notebook.resolve()

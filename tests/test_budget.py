@@ -24,7 +24,7 @@ def test_a_command_line_choice_beats_the_variable_which_beats_the_hardware(monke
 
 
 def test_a_program_asks_for_its_own_default(monkeypatch):
-    check = {"cpu": "smoke"}  # tools/gpu_check.py: a check, not a book, on a CPU
+    check = {"cpu": "smoke"}  # bookfactory/gpu_check.py: a check, not a book, on a CPU
     assert resolve_budget(default_for=check, cuda=False).name == "smoke"
     assert resolve_budget(default_for=check, cuda=True).name == "full"
     monkeypatch.setenv("CNNCOURSE_BUDGET", "cpu")

@@ -1,4 +1,4 @@
-"""tools/build_book.py: what the pages read changes -> cache cleared, every page read again."""
+"""bookfactory.build_book: what the pages read changes -> cache cleared, every page read again."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,6 @@ def book(tmp_path, monkeypatch):
     """A stand-in repository; ``run()`` builds it (jupyter-book replaced), returns the command."""
     (tmp_path / "cnncourse").mkdir()
     (tmp_path / "cnncourse" / "a.py").write_text("x = 1\n")
-    (tmp_path / "book" / "results").mkdir(parents=True)
     cache = tmp_path / "_build" / ".jupyter_cache"
     calls, exit_codes = [], []
     monkeypatch.setattr(build_book, "ROOT", tmp_path)
@@ -57,9 +56,10 @@ def test_package_data_and_a_new_recorded_run_are_noticed(book, tmp_path, capsys)
     capsys.readouterr()
     assert rebuilt(book(), book)
     assert "cnncourse/results/lenet.json new" in capsys.readouterr().out
-    # a claims survey re-executes only its own page (which names the survey in its code)
-    (tmp_path / "book" / "results" / "claims-cpu.json").write_text("{}")
-    assert not rebuilt(book(), book)
+    # a claims survey is a recorded result like any other: one folder, one key
+    (tmp_path / "cnncourse" / "results" / "claims-cpu.json").write_text("{}")
+    assert rebuilt(book(), book)
+    assert "cnncourse/results/claims-cpu.json new" in capsys.readouterr().out
 
 
 def test_another_pytorch_or_other_data_files_are_noticed(book, monkeypatch, capsys):
@@ -84,14 +84,14 @@ def test_another_pytorch_or_other_data_files_are_noticed(book, monkeypatch, caps
 
 
 def test_the_benchmark_results_the_lenet_page_reads_are_noticed(book, tmp_path, capsys):
-    results = tmp_path / "benchmarks" / "results"
+    results = tmp_path / "cnncourse" / "results"
     results.mkdir(parents=True)
     (results / "lenet-cpu.json").write_text('{"summary": 1}')
     book()
     (results / "lenet-cpu.json").write_text('{"summary": 2}')
     capsys.readouterr()
     assert rebuilt(book(), book)
-    assert "benchmarks/results/lenet-cpu.json changed" in capsys.readouterr().out
+    assert "cnncourse/results/lenet-cpu.json changed" in capsys.readouterr().out
 
 
 def test_the_kernels_must_import_this_checkouts_package(book, monkeypatch, tmp_path, capsys):
@@ -163,5 +163,6 @@ def test_the_real_inputs_cover_the_package_and_the_installed_pytorch():
     assert "cnncourse/budget.py" in inputs["files"]
     assert inputs["versions"]["torch"] != "not installed"
     assert inputs["versions"]["pillow"] != "not installed" and inputs["versions"]["python"]
-    assert any(name.startswith("benchmarks/results/") for name in inputs["files"])
+    assert "cnncourse/results/lenet-cpu.json" in inputs["files"]
+    assert "cnncourse/results/claims-cpu.json" in inputs["files"]
     assert inputs["package"] == str((build_book.ROOT / "cnncourse").resolve())

@@ -105,4 +105,4 @@ def test_the_data_order_follows_the_run_seed_unless_one_is_given(monkeypatch):
     assert first_labels(seed=0) == book  # an explicit seed wins
 
 
-# The survey script (scripts/claims.py): tests/test_claims_survey.py
+# The survey script (bookfactory/claims.py): tests/test_claims_survey.py

@@ -1,4 +1,4 @@
-"""The claims survey (scripts/claims.py): seeds x threads x CPU kernels x PyTorch, merged files,
+"""The claims survey (bookfactory/claims.py): seeds x threads x CPU kernels x PyTorch, merged files,
 and an interrupt that loses nothing and leaves the last survey as it was."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from cnncourse.claims import CHAPTER_ENV, RECORD_ENV, SEED_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "claims.py"
+SCRIPT = ROOT / "bookfactory" / "claims.py"
 
 
 def load_script():
@@ -390,27 +390,6 @@ def test_writes_replace_the_file_and_leave_nothing_aside(tmp_path):
     assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_the_page_names_the_surveys_it_shows_in_its_code(tmp_path):
-    script = load_script()
-    page, results = tmp_path / "claims.md", tmp_path / "results"
-    results.mkdir()
-    page.write_text("```{code-cell} ipython3\n# surveys shown: none yet\nimport json\n```\n")
-    assert script.stamp_page(page, results) == "# surveys shown: none yet"
-    (results / "claims-cpu.json").write_text('{"a": 1}')
-    first = script.stamp_page(page, results)
-    (results / "claims-cpu.json").write_text('{"a": 2}')
-    second = script.stamp_page(page, results)
-    assert first != second and second.startswith("# surveys shown: claims-cpu ")
-    assert page.read_text().count("# surveys shown:") == 1 and second in page.read_text()
-    page.write_text("no stamp here")
-    with pytest.raises(ValueError, match="surveys shown"):
-        script.stamp_page(page, results)
-
-
-def test_the_real_page_has_its_stamp_line():
-    assert "\n# surveys shown: " in (ROOT / "book" / "claims.md").read_text()
-
-
 BOUNDS_CHAPTER = '''\
 ```{code-cell} ipython3
 %matplotlib inline
@@ -449,7 +428,7 @@ def test_every_committed_survey_is_one_the_page_can_show():
     """Format 2 (combinations recorded): the claims page shows nothing else. A bound changed in
     a chapter since its survey is noted on the page by bound_changes, not hidden."""
     script = load_script()
-    for path in sorted((ROOT / "book" / "results").glob("claims-*.json")):
+    for path in sorted(script.RESULTS.glob("claims-*.json")):
         result = json.loads(path.read_text())
         assert result.get("format") == 2, f"{path.name}: merge it into the current format"
         assert result["combos"] and all(r["combo"] in {c["id"] for c in result["combos"]}

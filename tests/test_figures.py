@@ -90,7 +90,7 @@ def test_speed_chart_text_is_at_least_13_px_in_the_book():
     svg = ROOT / "book" / "images" / "speed.svg"
     page = (ROOT / "book" / "speed.md").read_text()
     assert "```{image} images/speed.svg" in page and ":width: 100%" in page
-    tool = (ROOT / "tools" / "make_speed_page.py").read_text()
+    tool = (ROOT / "bookfactory" / "make_speed_page.py").read_text()
     chart = tool[tool.index("def bar_chart"):tool.index("def ", tool.index("def bar_chart") + 1)]
     smallest_pt = _smallest_fontsize(chart)
     scale = BOOK_WIDTH_PX / _svg_width_px(svg)

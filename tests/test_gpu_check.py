@@ -1,4 +1,4 @@
-"""tools/gpu_check.py (`make gpu-check`): every step and the summary, at smoke size on the CPU.
+"""bookfactory.gpu_check (`make gpu-check`): every step and the summary, at smoke size on the CPU.
 
 The real chapters run in the smoke book build and the real scripts/train_alexnet.py in
 tests/test_alexnet.py; here two tiny notebooks (one passes, one fails at an assert), a stand-in

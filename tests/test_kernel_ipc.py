@@ -1,4 +1,4 @@
-"""tools/kernel_ipc.py: IPC when jupyter_client allows it; TCP, never a broken build, when not.
+"""bookfactory.kernel_ipc: IPC when jupyter_client allows it; TCP, never a broken build, when not.
 
 The end-to-end check (a kernel in another folder answers, no TCP warning) is in
 tests/test_notebooks.py; here the switch itself and its two ways of failing.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import myst_markdown  # tools/, on pytest's pythonpath
+import myst_markdown  # bookfactory/, on pytest's pythonpath
 import sync_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +47,9 @@ def test_there_are_chapters():
 @by_name
 def test_ipynb_matches_its_md(md):
     nb = md.with_suffix(".ipynb")
-    assert nb.exists(), f"{nb.name} is missing: run python tools/sync_notebooks.py"
+    assert nb.exists(), f"{nb.name} is missing: run python -m bookfactory notebooks"
     assert nb.read_text() == sync_notebooks.expected_ipynb(md), (
-        f"{nb.name} is out of sync with {md.name}: run python tools/sync_notebooks.py")
+        f"{nb.name} is out of sync with {md.name}: run python -m bookfactory notebooks")
 
 
 @by_name
@@ -87,7 +87,7 @@ def test_setup_cell_installs_from_the_configured_repository():
 
 def test_the_repository_url_is_written_only_in_the_config():
     url = sync_notebooks.repository()[0]
-    for path in [*CHAPTERS, *ROOT.glob("tools/*.py"), *ROOT.glob("cnncourse/*.py")]:
+    for path in [*CHAPTERS, *ROOT.glob("bookfactory/*.py"), *ROOT.glob("cnncourse/*.py")]:
         assert url not in path.read_text(), f"{path.name} repeats the repository URL"
 
 
@@ -348,7 +348,7 @@ def test_the_leftover_check_catches_each_kind_of_markup(sample):
 
 
 def test_book_kernels_run_over_ipc_without_the_tcp_warning(tmp_path):
-    """The build's extension (tools/kernel_ipc.py): a kernel in another folder still answers."""
+    """The build's extension (bookfactory.kernel_ipc): a kernel in another folder still answers."""
     import os
     import subprocess
 
@@ -360,7 +360,8 @@ def test_book_kernels_run_over_ipc_without_the_tcp_warning(tmp_path):
         "c = nbclient.NotebookClient(nb, kernel_name='python3', startup_timeout=60,\n"
         "                            resources={'metadata': {'path': 'chapter'}})\n"
         "c.execute(); print(c.km is None, nb.cells[0].outputs[0]['text'].strip())\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tools")}  # a process of its own: use_ipc patches
+    # a process of its own: use_ipc patches
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "bookfactory")}
     run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]

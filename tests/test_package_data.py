@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "cnncourse" / "results" / "alexnet_full.json"
+
+
+# What the factory needs that a learner's install must not: the book build, the notebooks, the
+# translations and the survey's kernels.
+FACTORY_NEEDS = {"jupyter-book", "jupytext", "nbclient", "nbformat", "sphinx", "sphinx-intl",
+                 "babel", "pybtex", "pyyaml", "jupyter-cache", "ipykernel"}
+# The installed package runs with bookfactory made unimportable.
+NO_FACTORY = """\
+import importlib.abc, sys
+class NoFactory(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "bookfactory":
+            raise ImportError(f"the learner's package imported {name}")
+sys.meta_path.insert(0, NoFactory())
+"""
 
 
 def chapter_lines_that_find_the_record() -> str:
@@ -48,12 +64,19 @@ def test_the_chapter_reads_the_record_from_an_installed_wheel(tmp_path):
     assert wheel.name.startswith(f"cnncourse-{cnncourse.__version__}-"), wheel.name
     with zipfile.ZipFile(wheel) as z:
         assert z.read("cnncourse/results/alexnet_full.json") == RECORD.read_bytes()
+        metadata = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA")))
+    # bookfactory travels in the wheel (the checkout's scripts run by path import its
+    # provenance) but a learner's install needs nothing of it: none of its packages is required
+    required = {re.split(r"[ <>=!~;\[(]", line.split(":", 1)[1].strip())[0].lower()
+                for line in metadata.decode().splitlines()
+                if line.startswith("Requires-Dist:") and "extra ==" not in line}
+    assert "torch" in required and not required & FACTORY_NEEDS, required
 
     target = tmp_path / "installed"
     install = subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(target),
                               str(wheel)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-2000:]
-    read = ("import cnncourse, json, sys\n"
+    read = (NO_FACTORY + "import cnncourse, json, sys\n"
             "from importlib import resources\n"
             "assert cnncourse.__file__.startswith(sys.argv[1]), cnncourse.__file__\n"
             + chapter_lines_that_find_the_record() +

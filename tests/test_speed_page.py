@@ -1,6 +1,6 @@
 """The speed appendix (book/speed.md) as a reader uses it: every number is the results files'.
 
-The page is generated from ``benchmarks/results/*.json`` by ``tools/make_speed_page.py``. The
+The page is generated from ``cnncourse/results/*.json`` by ``bookfactory.make_speed_page``. The
 tests read the page's tables back and compare them with the files, so a number that drifts
 from its measurement fails; they do not pin the page's prose. Nothing here needs git: the
 page is the same in a ``git clone --depth 1``.
@@ -17,7 +17,7 @@ import pytest
 import make_speed_page
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "cnncourse" / "results"
 PAGE = ROOT / "book" / "speed.md"
 
 # Words of a to-do list or a checklist, which the page must not contain.
@@ -72,7 +72,7 @@ def records() -> list[dict]:
 
 
 def test_committed_page_is_what_the_tool_writes(page):
-    assert PAGE.read_text() == page, "run: python tools/make_speed_page.py"
+    assert PAGE.read_text() == page, "run: python -m bookfactory speed"
 
 
 def test_the_short_answer_is_each_results_files_medians_and_ratio(page, records):

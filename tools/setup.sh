@@ -39,7 +39,7 @@ fi
 py=$env_dir/bin/python
 
 # The checkout's path too: an environment shared by two clones holds one editable install, and
-# it must be this clone's (the book's kernels import it; tools/build_book.py checks).
+# it must be this clone's (the book's kernels import it; bookfactory/build_book.py checks).
 want=$( (cat requirements.txt pyproject.toml; pwd) | sha256sum | cut -d' ' -f1)
 stamp=$env_dir/.cnncourse-requirements
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -1,12 +1,12 @@
 """How robust is each claim? Every chapter over seeds and CPU arithmetics, and what its claims saw.
 
-    python scripts/claims.py                          # cpu budget, seeds 0-4, every chapter
-    python scripts/claims.py --budget smoke --seeds 0 1 --chapters conv_pool
-    python scripts/claims.py --budget smoke --threads 1 default --kernels best avx2 default
-    python scripts/claims.py --budget smoke --python .venv-oldest/bin/python   # oldest PyTorch
-    python scripts/claims.py --chapters lenet --update   # redo one chapter, keep the others
-    python scripts/claims.py --resume                 # go on with an interrupted survey
-    python scripts/claims.py --budget smoke --merge a.json b.json --out all.json
+    python -m bookfactory claims                          # cpu budget, seeds 0-4, every chapter
+    python -m bookfactory claims --budget smoke --seeds 0 1 --chapters conv_pool
+    python -m bookfactory claims --budget smoke --threads 1 default --kernels best avx2 default
+    python -m bookfactory claims --budget smoke --python .venv-oldest/bin/python   # oldest PyTorch
+    python -m bookfactory claims --chapters lenet --update   # redo one chapter, keep the others
+    python -m bookfactory claims --resume                 # go on with an interrupted survey
+    python -m bookfactory claims --budget smoke --merge a.json b.json --out all.json
 
 Each chapter guards the sentences that state a result with ``cnncourse.claim(name,
 value, above=..., below=...)``. This script executes the chapter (its MyST source, in
@@ -26,7 +26,8 @@ seed runs once per *combination* of the perturbation axes:
 
 The result, per claim: its value in every run, min / median / max overall and per
 combination, how many runs held, and the margin of the worst run to the bound. The appendix
-page ``book/claims.md`` shows ``book/results/claims-BUDGET.json``.
+page ``book/claims.md`` shows ``cnncourse/results/claims-BUDGET.json``; the book build
+executes its pages again when a file of that folder changes.
 
 Nothing is lost and nothing half-written is shown: finished runs go to a journal beside the
 results file (``claims-BUDGET.partial.jsonl``); the results file and the page are replaced
@@ -52,11 +53,12 @@ import sys
 import time
 from pathlib import Path
 
+from bookfactory.execute import execute_chapter, patched_environ
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
-RESULTS = ROOT / "book" / "results"
+RESULTS = ROOT / "cnncourse" / "results"  # the one folder of recorded results
 PAGE = ROOT / "book" / "claims.md"
-STAMP = "# surveys shown: "  # a line of the page's code cell
 FORMAT = 2  # results file format: 1 had seeds only (no "combos")
 
 # CPU kernels: the environment each choice sets (a variable not named is unset). ATen picks
@@ -96,25 +98,6 @@ def write_atomically(path: Path, text: str) -> None:
         aside.unlink(missing_ok=True)
 
 
-def stamp_page(page: Path = PAGE, results: Path = RESULTS) -> str:
-    """Name the survey files' contents in the page's code; return the line.
-
-    The book's execution cache keys a page on its code alone, so a new survey would leave
-    the page showing the old table. With the files' hashes in its code, the page (and no
-    other) executes again at the next book build.
-    """
-    import hashlib
-
-    found = [f"{f.stem} {hashlib.sha256(f.read_bytes()).hexdigest()[:12]}"
-             for f in sorted(results.glob("claims-*.json"))]
-    line = STAMP + (", ".join(found) or "none yet")
-    text = page.read_text()
-    if STAMP not in text:
-        raise ValueError(f"{page} has no line starting with {STAMP.strip()!r} in its code")
-    write_atomically(page, re.sub(rf"^{re.escape(STAMP)}.*$", line, text, count=1, flags=re.M))
-    return line
-
-
 def chapters_in_toc() -> list[str]:
     """The chapters of ``_toc.yml``, in reading order."""
     from bookfactory.toc import chapters
@@ -133,28 +116,6 @@ def combo_env(kernels: str, threads: str) -> dict[str, str | None]:
     if threads != "default":
         env.update({var: threads for var in THREAD_VARS})
     return env
-
-
-class patched_environ:
-    """Set and unset variables of ``os.environ`` for a while (the kernel inherits them)."""
-
-    def __init__(self, env: dict[str, str | None]):
-        self.env = env
-
-    def __enter__(self):
-        self.saved = {key: os.environ.get(key) for key in self.env}
-        for key, value in self.env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-    def __exit__(self, *exc):
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def probe(python: str, env: dict[str, str | None]) -> dict:
@@ -269,81 +230,43 @@ def _install_loop_handlers(**_) -> None:
             pass  # not the main thread, or no signals here: the process handlers stay
 
 
-def kernel_manager_class(python: str, connection_file: Path | None = None):
-    """nbclient's kernel manager, its kernel run by ``python`` (this interpreter by default).
-
-    The asynchronous one, as nbclient's default: with a blocking one, the survey's event
-    loop (and so its Ctrl-C) waits for the whole cell. ``connection_file``: where the kernel's
-    ports are written (beside the journal, not in a temporary folder a kill would leave).
-    """
-    from jupyter_client.kernelspec import KernelSpec
-    from jupyter_client.manager import AsyncKernelManager
-
-    spec = None
-    if python != sys.executable:
-        spec = KernelSpec(argv=[python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                          display_name=f"Python ({python})", language="python")
-
-    class SurveyKernel(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            if connection_file is not None:
-                self.connection_file = str(connection_file)
-
-        @property
-        def kernel_spec(self):
-            return spec if spec is not None else super().kernel_spec
-
-    return SurveyKernel
-
-
 def run_chapter(name: str, seed: int, budget: str, record: Path, timeout: int,
                 keep: Path | None = None, combo: dict | None = None) -> str | None:
     """Execute ``chapters/NAME.md`` with the seed; the claims go to ``record``. Error or None.
 
-    ``combo``: the combination's environment and interpreter (default: this one, unchanged).
-    ``keep``: where to save the executed notebook (to compare its outputs with another run).
-    Raises ``Interrupted`` when the survey is asked to stop during the run.
+    The run is ``bookfactory.execute.execute_chapter``'s, as the GPU check's. ``combo``: the
+    combination's environment and interpreter (default: this one, unchanged). ``keep``: where
+    to save the executed notebook (to compare its outputs with another run). Raises
+    ``Interrupted`` when the survey is asked to stop during the run.
     """
-    import jupytext
-    import nbclient
     import nbformat
 
-    nb = jupytext.read(CHAPTERS / f"{name}.md")
-    env: dict[str, str | None] = dict(combo["env"]) if combo else {}
+    env: dict[str, str | None] = {}
+    python = None
     if combo:
-        env = {**{var: None for var in KERNEL_VARS + THREAD_VARS}, **env}
-    env.update({"CNNCOURSE_BUDGET": budget, "CNNCOURSE_SEED": str(seed),
-                "CNNCOURSE_CLAIMS": str(record), "CNNCOURSE_CHAPTER": name})
-    python = sys.executable
-    if combo and combo.get("interpreter", "this one") != "this one":
-        python = combo["interpreter"]
-    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                     kernel_manager_class=kernel_manager_class(
-                                         python, record.with_suffix(".kernel.json")),
-                                     on_notebook_start=_install_loop_handlers,
-                                     resources={"metadata": {"path": str(CHAPTERS)}})
-    _state["client"] = client
+        env = {**{var: None for var in KERNEL_VARS + THREAD_VARS}, **combo["env"]}
+        if combo.get("interpreter", "this one") != "this one":
+            python = combo["interpreter"]
+    run = None
     try:
-        with patched_environ(env):  # the kernel inherits this process's environment
-            client.execute()
+        run = execute_chapter(CHAPTERS / f"{name}.md", budget=budget, seed=seed, env=env,
+                              claims=record,
+                              timeout=timeout, python=python,
+                              connection_file=record.with_suffix(".kernel.json"),
+                              on_notebook_start=_install_loop_handlers,
+                              on_client=lambda client: _state.update(client=client))
     except KeyboardInterrupt:
         raise Interrupted from None
-    except Exception as err:  # noqa: BLE001 -- a failed chapter is a result, not a crash
-        if _state["stop"]:
-            raise Interrupted from None
-        text = str(err).strip()
-        return f"{type(err).__name__}: {text.splitlines()[-1][:300] if text else ''}"
     finally:
         _install_handlers()  # nbclient leaves Python's defaults behind
         if _state["stop"]:  # nbclient shuts its kernel down, unless it was stopped midway
-            _signal_kernel(client.km, signal.SIGKILL)
+            _signal_kernel(getattr(_state["client"], "km", None), signal.SIGKILL)
         _state["client"] = None
-        if keep is not None:
-            nbformat.write(nb, keep)
+        if keep is not None and run is not None:
+            nbformat.write(run.notebook, keep)
     if _state["stop"]:
         raise Interrupted
-    return None
+    return run.error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -636,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="interpreters to run the chapters in (another PyTorch); "
                              "each must have this checkout's cnncourse installed")
     parser.add_argument("--out", default=None,
-                        help="results file (default: book/results/claims-BUDGET.json)")
+                        help="results file (default: cnncourse/results/claims-BUDGET.json)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--keep", default=None,
                         help="folder for the executed notebooks (NAME-sSEED-COMBO.ipynb)")
@@ -656,8 +579,6 @@ def main(argv: list[str] | None = None) -> int:
         result = merge(args.merge, budget)
         out = Path(args.out) if args.out else RESULTS / f"claims-{result['budget']}.json"
         write_atomically(out, json.dumps(result, indent=1) + "\n")
-        if out.parent.resolve() == RESULTS.resolve():
-            print(stamp_page())
         report(result, out)
         return 0
 
@@ -779,8 +700,6 @@ def main(argv: list[str] | None = None) -> int:
               "notes": last.get("notes", []) if last else []}
     write_atomically(out, json.dumps(result, indent=1) + "\n")
     journal.unlink()
-    if out.parent.resolve() == RESULTS.resolve():
-        print(stamp_page())
     report(result, out)
     return 1 if any(r["error"] for r in runs) else 0
 

@@ -6,7 +6,7 @@ reads: the ``cnncourse`` package (code and data files, the recorded GPU runs
 included; and which copy of it the kernels import), the benchmark results the LeNet
 page reads, the Python and the installed PyTorch, torchvision, NumPy, Matplotlib
 and Pillow, the Fashion-MNIST files (by content) and the run budget.
-(The claims page names the survey it shows in its own code: scripts/claims.py.)
+(The claims page names the survey it shows in its own code: bookfactory/claims.py.)
 This script writes all of those down (names, contents' hashes, versions, sizes
 and times) next to the build; when any differs from the last build it
 says what changed, clears the execution cache and re-reads every page.
@@ -17,8 +17,8 @@ after a failed one re-reads every page; the notebooks that did execute come
 from the cache. Failed chapters leave their traceback in
 ``_build/html/reports/chapters/NAME.err.log`` (emptied at the start of each build).
 
-    python tools/build_book.py                 # budget: CNNCOURSE_BUDGET, else the hardware's
-    python tools/build_book.py --budget smoke --out _build/smoke
+    python -m bookfactory build                 # budget: CNNCOURSE_BUDGET, else the hardware's
+    python -m bookfactory build --budget smoke --out _build/smoke
 """
 from __future__ import annotations
 
@@ -35,10 +35,10 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the chapters' code reads, besides the chapters themselves (relative to ROOT): folders,
-# and files by pattern (the LeNet page shows benchmarks/results/*.json).
+# What the pages' code reads, besides the pages themselves (relative to ROOT): the package,
+# recorded results included (cnncourse/results/: the GPU runs, benchmarks and claims surveys
+# the pages show), so a new record re-executes the pages, as an edit to the code does.
 READ_FOLDERS = ("cnncourse",)
-READ_FILES = ("benchmarks/results/*.json",)
 # Installed packages whose version changes what the pages compute or draw.
 VERSIONS = ("torch", "torchvision", "numpy", "matplotlib", "pillow")
 STAMP = ".cnncourse-stamp"
@@ -108,9 +108,6 @@ def build_inputs(budget: str) -> dict:
     files: dict[str, str] = {}
     for folder in READ_FOLDERS:
         files.update(_files(ROOT / folder))
-    for pattern in READ_FILES:
-        for path in sorted(ROOT.glob(pattern)):
-            files[path.relative_to(ROOT).as_posix()] = _sha256(path)
     versions = {"python": f"{platform.python_implementation()} {platform.python_version()}"}
     versions.update({name: _version(name) for name in VERSIONS})
     return {"budget": budget, "files": files, "versions": versions, "data": _data_files(),
@@ -206,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     rc = subprocess.call(cmd, env=env, cwd=ROOT)
     if rc == 0:
         print(f"book: {build / 'html' / 'index.html'}")
-        # The 简体中文 edition (tools/i18n.py) at html/zh_CN/: the same pages translated, their
+        # The 简体中文 edition (bookfactory.i18n) at html/zh_CN/: the same pages translated, their
         # outputs from the execution cache this build just filled, so nothing runs again.
-        zh = [sys.executable, str(ROOT / "tools" / "i18n.py"), "build", "--out", str(out)]
+        zh = [sys.executable, "-m", "bookfactory", "i18n", "build", "--out", str(out)]
         started = time.perf_counter()
         rc = subprocess.call(zh + (["--all"] if reread else []), env=env, cwd=ROOT)
         print(f"简体中文 edition: {time.perf_counter() - started:.0f} s", flush=True)

@@ -1,7 +1,7 @@
 """Apply a page's catalogue to its MyST source: the Chinese notebooks' markdown.
 
 Sphinx translates the book on its document tree, but the notebooks are built from
-the MyST text (``tools/sync_notebooks.py`` -> ``tools/myst_markdown.py``), so the
+the MyST text (``bookfactory/sync_notebooks.py`` -> ``bookfactory/myst_markdown.py``), so the
 same messages must be found in that text. A message (msgid) is the source of one
 block -- a paragraph, heading, list item, table cell, caption or admonition
 title -- with its line breaks turned into spaces and the block's own markers
@@ -11,7 +11,7 @@ end of a line (or a table cell's ``|``), and replaced by its msgstr on one line.
 Fenced code is never touched. Longer messages are replaced first, so a short one
 ("budget") cannot match inside a longer paragraph.
 
-    python tools/myst_translate.py chapters/lenet.md    # print the Chinese MyST, name misses
+    python -m bookfactory.myst_translate chapters/lenet.md    # print the Chinese MyST, name misses
 """
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ admonitions, table cells) is extracted by Sphinx's gettext builder; the
 translations live in ``locales/zh_CN/LC_MESSAGES/<page>.po``, one catalogue per
 page of ``_toc.yml``. Code is never extracted: it is the same in both languages.
 
-    python tools/i18n.py update     # after changing a page: re-extract, merge into the .po files
-    python tools/i18n.py check      # exit 1 naming every message without a sound translation
-    python tools/i18n.py build --out _build/x   # the Chinese book only (make book builds both)
+    python -m bookfactory i18n update  # after changing a page: re-extract, merge into the .po files
+    python -m bookfactory i18n check   # exit 1 naming every message without a sound translation
+    python -m bookfactory i18n build --out _build/x  # the Chinese book only (make book: both)
 
 ``update`` reads the sources without executing anything (a few seconds per
 page), so translators can run it freely. ``build`` reuses the English build's
@@ -32,7 +32,7 @@ from pathlib import Path
 
 if __package__:
     from .myst_translate import Translator, load_messages
-else:  # run as a script, python tools/i18n.py: this folder is on sys.path
+else:  # run as a script, python bookfactory/i18n.py: this folder is on sys.path
     from myst_translate import Translator, load_messages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,9 +112,7 @@ def copy_untranslatable(po_path: Path) -> int:
     Also clears the "fuzzy" mark that sphinx-intl leaves on a new catalogue's header, so that
     ``msgfmt -c`` and the checks see only the messages' own marks.
     """
-    from sphinx_intl import catalog
-
-    cat = catalog.load_po(str(po_path))
+    cat = read_catalogue(po_path)
     filled = [m for m in cat if m.id and not m.string and nothing_to_translate(m.id)]
     for message in filled:
         message.string = message.id
@@ -140,7 +138,14 @@ def write_catalogue(po_path: Path, cat) -> None:
     """Write a catalogue as the standard gettext tools expect it: no obsolete ``#~`` entries,
     no format flags, ``#| msgid`` (the English before it changed) on each fuzzy entry only,
     a header without fuzzy mark or template placeholders. One writer for every change, so
-    lines are wrapped the same way each time and diffs show only what changed."""
+    lines are wrapped the same way each time and diffs show only what changed: what
+    :func:`read_catalogue` reads back, this writes again byte for byte.
+
+    Babel (2.19) writes a long previous msgid as a wrapped comment (``#| msgid "" "The
+    loss ...`` broken mid-string), which its own reader then takes for a translator comment
+    and msgfmt for garbage; so the ``#|`` lines are written here, as msgmerge writes them."""
+    import io
+
     from babel.messages import pofile
 
     cat.fuzzy = False
@@ -149,14 +154,65 @@ def write_catalogue(po_path: Path, cat) -> None:
         cat.last_translator = "cnncourse translators"
     if not isinstance(cat.revision_date, __import__("datetime").datetime):
         cat.revision_date = cat.creation_date
-    for m in cat:
+    messages = list(cat)
+    for m in messages:
         for flag in NOT_FORMATS:
             m.flags.discard(flag)
         if "fuzzy" not in m.flags:
             m.previous_id = []
+    buffer = io.BytesIO()
+    pofile.write_po(buffer, cat, width=LINE_WIDTH, include_previous=False, ignore_obsolete=True)
+    blocks = buffer.getvalue().decode(cat.charset or "utf-8").split("\n\n")
+    if len(blocks) < len(messages):
+        raise RuntimeError(f"{po_path}: {len(messages)} messages, but babel wrote "
+                           f"{len(blocks)} entries")
+    for i, m in enumerate(messages):
+        if m.previous_id and m.id:
+            blocks[i] = _with_previous(blocks[i], m.previous_id)
     po_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(po_path, "wb") as f:
-        pofile.write_po(f, cat, width=LINE_WIDTH, include_previous=True, ignore_obsolete=True)
+    po_path.write_bytes("\n\n".join(blocks).encode(cat.charset or "utf-8"))
+
+
+# A fuzzy entry's previous English, as msgmerge writes it: "#| msgid ..." then "#| ..." lines.
+PREVIOUS = "#|"
+
+
+def _with_previous(block: str, previous_id) -> str:
+    """An entry (as babel wrote it) with ``#| msgid`` lines just before its msgctxt/msgid."""
+    from babel.messages.pofile import normalize
+
+    ids = [previous_id] if isinstance(previous_id, str) else list(previous_id)
+    lines = []
+    for keyword, text in zip(("msgid", "msgid_plural"), ids):
+        quoted = normalize(text, width=LINE_WIDTH - len(PREVIOUS) - 1).split("\n")
+        lines += [f"{PREVIOUS} {keyword} {quoted[0]}"] + [f"{PREVIOUS} {q}" for q in quoted[1:]]
+    entry = block.split("\n")
+    at = next(i for i, line in enumerate(entry) if line.startswith(("msgctxt ", "msgid ")))
+    return "\n".join(entry[:at] + lines + entry[at:])
+
+
+def read_catalogue(po_path: Path):
+    """A catalogue as babel reads it, plus each fuzzy entry's ``#| msgid`` (babel 2.19 reads
+    those lines as translator comments "| msgid ...": they would be written back as
+    "# | msgid ..." comments and the old English lost)."""
+    from babel.messages.pofile import denormalize
+    from sphinx_intl import catalog
+
+    cat = catalog.load_po(str(po_path))
+    for m in cat:
+        previous = [c[1:].strip() for c in m.user_comments if c.startswith("|")]
+        if not previous:
+            continue
+        m.user_comments = [c for c in m.user_comments if not c.startswith("|")]
+        ids: list[list[str]] = []
+        for line in previous:
+            keyword, _, rest = line.partition(" ")
+            if keyword in ("msgid", "msgid_plural"):
+                ids.append([rest])
+            elif ids:
+                ids[-1].append(line)
+        m.previous_id = [denormalize("\n".join(parts)) for parts in ids]
+    return cat
 
 
 # What a translation must carry over unchanged: roles with their target, inline code, maths,
@@ -217,14 +273,18 @@ def _name(po_path: Path) -> str:
 
 @functools.lru_cache(maxsize=1)
 def printed_phrases() -> dict[str, str]:
-    """English phrase of a printed line (two or more words, cnncourse/messages.py) -> what
-    the Chinese edition prints instead: the words the Chinese text must quote."""
+    """English phrase of a printed line or a table's header or row label (two or more words,
+    cnncourse/messages.py) -> what the Chinese edition prints instead: the words the Chinese
+    text must quote."""
     import string
 
-    from cnncourse.messages import CATALOGUE
+    from cnncourse.messages import CATALOGUE, TABLE_CATALOGUE, TABLE_WORDS
 
     phrases: dict[str, str] = {}
-    for message in CATALOGUE:
+    for english, chinese in TABLE_WORDS.items():  # d2l.Table's headers and row labels
+        if english != chinese and len(re.findall(r"[A-Za-z]{2,}", english)) >= 2:
+            phrases[english] = chinese
+    for message in CATALOGUE + TABLE_CATALOGUE:
         lines_en = message.en.split("\n")
         lines_zh = re.sub(r"\{\w+\}", "…", message.zh).split("\n")
         for i, line in enumerate(lines_en):
@@ -250,11 +310,16 @@ def quoted_output_problems(english: str, chinese: str) -> list[str]:
 
 def catalogue_problems(po_path: Path) -> list[str]:
     """Every reason this catalogue is not a complete, faithful translation of its page."""
-    from sphinx_intl import catalog
-
     name = _name(po_path)
-    problems = []
-    for m in catalog.load_po(str(po_path)):
+    text = po_path.read_text(encoding="utf-8")
+    fix = "python -m bookfactory i18n update writes the catalogue without them"
+    problems = [f"{name}: {what} ({fix})"
+                for what, found in (
+                    ("obsolete '#~' entries", re.search(r"^#~", text, re.M)),
+                    ("format flags, which make msgfmt -c check the translation's '%' as a format",
+                     re.search(r"^#,.*python-(?:brace-)?format", text, re.M)))
+                if found]
+    for m in read_catalogue(po_path):
         if not m.id:
             continue
         where = f"{name}: {m.id[:70]!r}"
@@ -322,13 +387,13 @@ def entry_problems(page: str, template: Path) -> list[str]:
 
     po = CATALOGUES / f"{page}.po"
     if not po.exists():
-        return [f"{po.relative_to(ROOT)}: missing (run: python tools/i18n.py update)"]
+        return [f"{po.relative_to(ROOT)}: missing (run: python -m bookfactory i18n update)"]
     source = [m.id for m in catalog.load_po(str(template)) if m.id]
     entries = {m.id for m in catalog.load_po(str(po)) if m.id}
     name = po.relative_to(CATALOGUES).as_posix()
-    return ([f"{name}: {i[:70]!r}: no entry (the page has this message; run: python "
-             "tools/i18n.py update, then translate it)" for i in source if i not in entries]
-            + [f"{name}: {i[:70]!r}: not on the page any more (run: python tools/i18n.py "
+    return ([f"{name}: {i[:70]!r}: no entry (the page has this message; run: python -m "
+             "bookfactory i18n update, then translate it)" for i in source if i not in entries]
+            + [f"{name}: {i[:70]!r}: not on the page any more (run: python -m bookfactory i18n "
                "update)" for i in sorted(entries - set(source))])
 
 
@@ -387,12 +452,10 @@ def _english_term(term: str) -> re.Pattern:
 
 def term_problems(po_path: Path) -> list[str]:
     """Messages that translate a checked glossary term with another word."""
-    from sphinx_intl import catalog
-
     terms = glossary()
     name = _name(po_path)
     problems = []
-    for m in catalog.load_po(str(po_path)):
+    for m in read_catalogue(po_path):
         if not m.id or not m.string or "fuzzy" in m.flags:
             continue
         english = UNTRANSLATED.sub("", m.id)
@@ -495,7 +558,7 @@ def build(out: Path, execute: bool = True, force_all: bool = False,
     First the catalogues are checked (:func:`check`): a message without an entry, an
     unbalanced ``**`` or ``$``, or an English msgstr would otherwise be published as it is,
     and Sphinx warns about none of them. ``checked=False`` (``--no-check``) is for a look at
-    a translation in progress; the book build (tools/build_book.py) never passes it.
+    a translation in progress; the book build (bookfactory/build_book.py) never passes it.
 
     ``out/_build/.jupyter_cache`` is the English build's execution cache: the code cells are
     the same, so every chapter's outputs come from there and nothing runs a second time (a
@@ -506,7 +569,7 @@ def build(out: Path, execute: bool = True, force_all: bool = False,
         problems = check()
         if problems:
             print("\n".join(problems) + f"\n{len(problems)} problem(s) in the catalogues: the "
-                  "Chinese book is not built (python tools/i18n.py check)", file=sys.stderr)
+                  "Chinese book is not built (python -m bookfactory i18n check)", file=sys.stderr)
             return 1
     build_dir = out / "_build"
     work = build_dir / ".zh_CN"
@@ -560,7 +623,7 @@ SETUP_AFTER = """
 from cnncourse.messages import install
 install("zh_CN")"""
 
-# What tools/myst_markdown.py writes in English around the translated text.
+# What bookfactory/myst_markdown.py writes in English around the translated text.
 NOTEBOOK_WORDS = [
     (re.compile(r"^## References$", re.M), "## 参考文献"),
     (re.compile(r"\*\*Fig\. (\d+)\.\*\*"), r"**图 \1**"),
@@ -572,7 +635,7 @@ NOTEBOOK_WORDS = [
 
 
 # The titles of the notebooks' hidden check cells (``#@title Check: ...``, the opening comment of
-# the check's code, tools/sync_notebooks.py): words in code, so Sphinx never extracts them. They
+# the check's code, bookfactory.sync_notebooks): words in code, so Sphinx never extracts them. They
 # have a catalogue of their own, outside LC_MESSAGES, where the book's build does not look.
 TITLES = LOCALES / LANGUAGE / "notebook-titles.po"
 TITLE_LINE = re.compile(r"^#@title Check: (?P<words>.+)$", re.M)
@@ -620,25 +683,25 @@ def load_titles() -> dict[str, str]:
 def title_problems() -> list[str]:
     """The check-title catalogue's problems, as a page's: entries, translations, terms."""
     if not TITLES.exists():
-        return [f"{TITLES.relative_to(ROOT)}: missing (run: python tools/i18n.py update)"]
+        return [f"{TITLES.relative_to(ROOT)}: missing (run: python -m bookfactory i18n update)"]
     from sphinx_intl import catalog
 
     entries = {m.id for m in catalog.load_po(str(TITLES)) if m.id}
     name = _name(TITLES)
     wanted = check_titles()
-    return ([f"{name}: {t[:70]!r}: no entry (a check cell's title; run: python tools/i18n.py "
+    return ([f"{name}: {t[:70]!r}: no entry (a check cell's title; run: python -m bookfactory i18n "
              "update, then translate it)" for t in wanted if t not in entries]
-            + [f"{name}: {t[:70]!r}: no check has this title any more (run: python tools/i18n.py"
-               " update)" for t in sorted(entries - set(wanted))]
+            + [f"{name}: {t[:70]!r}: no check has this title any more (run: python -m bookfactory "
+               "i18n update)" for t in sorted(entries - set(wanted))]
             + catalogue_problems(TITLES) + term_problems(TITLES))
 
 
 class ChineseEdition:
     """What makes a chapter's Chinese notebook differ from its English one; the hooks
-    ``tools/sync_notebooks.py`` calls while it converts the chapter's MyST source.
+    ``bookfactory/sync_notebooks.py`` calls while it converts the chapter's MyST source.
 
     The Chinese notebook is made like the English one, from the same source, with each
-    markdown cell translated first (tools/myst_translate.py): includes, citations and
+    markdown cell translated first (bookfactory/myst_translate.py): includes, citations and
     admonitions are then converted exactly as in English, and the code cells are the same.
     """
 
@@ -688,11 +751,20 @@ def merge(po_path: Path, pot_path) -> None:
 
     template = catalog.load_po(str(pot_path)) if isinstance(pot_path, Path) else pot_path
     if po_path.exists():
-        cat = catalog.load_po(str(po_path))
+        cat = read_catalogue(po_path)
     else:
         cat = Catalog(locale=LANGUAGE, project=template.project,
                       creation_date=template.creation_date)
+    # The English a fuzzy translation was made for: babel forgets it when the entry merges
+    # unchanged, and on a second change would keep only the intermediate English.
+    before = {m.id: list(m.previous_id) for m in cat if m.id and "fuzzy" in m.flags
+              and m.previous_id}
     cat.update(template, update_creation_date=False)
+    for m in cat:
+        if "fuzzy" in m.flags:
+            old = m.id if m.id in before else (m.previous_id[0] if m.previous_id else None)
+            if old in before:
+                m.previous_id = before[old]
     write_catalogue(po_path, cat)
 
 
@@ -719,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     p_check = sub.add_parser("check", help="name every message without a sound translation")
     p_check.add_argument("po", nargs="*", help="only these .po files (default: every page's)")
     p_build = sub.add_parser("build", help="build the Chinese book (after the English one)")
-    p_build.add_argument("--out", default="", help="as tools/build_book.py --out (default: root)")
+    p_build.add_argument("--out", default="", help="as bookfactory build --out (default: root)")
     p_build.add_argument("--no-execute", action="store_true",
                          help="pages without outputs: nothing runs, the cache is not needed")
     p_build.add_argument("--all", action="store_true", help="read every page again")

@@ -1,11 +1,11 @@
 """Run every chapter, the AlexNet record script and the GPU benchmarks; write one summary.
 
     make gpu-check                         # full budget on CUDA, smoke elsewhere
-    python tools/gpu_check.py --budget cpu --chapters alexnet,lenet --benchmarks none
+    python -m bookfactory gpu-check --budget cpu --chapters alexnet,lenet --benchmarks none
 
 Why one command: the course promises that each chapter runs in every budget and on every
 device, and a GPU is borrowed for minutes at a time. This executes each chapter notebook
-the way the book build does (nbclient, the kernel started in ``chapters/``,
+as the claims survey does (``bookfactory.execute``: a kernel started in ``chapters/``,
 ``CNNCOURSE_BUDGET`` set, every cell in order, the first error stops the chapter), then
 ``scripts/train_alexnet.py`` and the d2l-vs-cnncourse benchmarks through their own command
 lines, and writes ``summary.md`` + ``summary.json`` (per chapter: passed, or the failing cell
@@ -87,49 +87,20 @@ def select(chapters: list[Path], names: str | None) -> list[Path]:
 
 
 # ------------------------------------------------------------------ chapters
-def _cell_summary(cell) -> str:
-    lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#")]
-    return lines[0][:100] if lines else "(empty)"
-
-
 def run_notebook(path: Path, budget: str, out_dir: Path, timeout: int = CELL_TIMEOUT_S,
                  ) -> Outcome:
-    """Execute one notebook as the book build does; report the first failing cell."""
+    """Execute one chapter (``bookfactory.execute``, as the claims survey does); keep it."""
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-    outcome = Outcome("chapter", path.stem)
-    nb = nbformat.read(path, as_version=4)
-    # the kernel inherits this process's environment (main() restores it afterwards)
-    os.environ["CNNCOURSE_BUDGET"] = budget
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(path.parent)}})
-    start = time.perf_counter()
-    index = -1
-    try:
-        with client.setup_kernel():
-            for index, cell in enumerate(nb.cells):
-                client.execute_cell(cell, index)
-        outcome.status = "passed"
-    except (CellExecutionError, CellTimeoutError) as err:
-        cell = nb.cells[index]
-        what = (f"{err.ename}: {err.evalue}" if isinstance(err, CellExecutionError)
-                else f"timeout after {timeout} s")
-        last = [ln for ln in str(err).splitlines() if ln.strip()]
-        where = next((ln.strip() for ln in reversed(last) if ln.strip().startswith("assert")),
-                     "")
-        outcome.status = "failed"
-        outcome.detail = (f"cell {index} (code: {_cell_summary(cell)!r})"
-                          + (f", at {where!r}" if where else "") + f": {what}")
-    except Exception as err:  # the kernel did not start, died, ...
-        outcome.status = "failed"
-        outcome.detail = f"{type(err).__name__}: {err}"[:500]
-    outcome.seconds = time.perf_counter() - start
+    from bookfactory.execute import execute_chapter
+
+    run = execute_chapter(path, budget=budget, timeout=timeout,
+                          env={"MPLBACKEND": os.environ.get("MPLBACKEND", "Agg")})
+    outcome = Outcome("chapter", path.stem, "passed" if run.passed else "failed",
+                      seconds=run.seconds, detail=run.describe())
     dest = out_dir / "notebooks" / path.name
     dest.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dest)
+    nbformat.write(run.notebook, dest)
     outcome.files.append(str(dest))
     return outcome
 
@@ -307,17 +278,12 @@ def main(argv: list[str] | None = None) -> int:
               + (f"  {o.detail}" if o.detail else ""), flush=True)
         write_summary(outcomes, env, budget, out_dir, time.perf_counter() - start)
 
-    saved_env = dict(os.environ)
-    try:
-        for nb in chapters:
-            try:
-                note(run_notebook(nb, budget, out_dir, args.timeout))
-            except Exception:  # a bug here must not hide the other chapters' results
-                note(Outcome("chapter", nb.stem, "failed",
-                             detail=traceback.format_exc(limit=2)[-500:]))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
+    for nb in chapters:
+        try:
+            note(run_notebook(nb, budget, out_dir, args.timeout))
+        except Exception:  # a bug here must not hide the other chapters' results
+            note(Outcome("chapter", nb.stem, "failed",
+                         detail=traceback.format_exc(limit=2)[-500:]))
     if "train_alexnet" in scripts:
         note(run_train_alexnet(budget, device, out_dir, args.timeout))
     for name in benches:

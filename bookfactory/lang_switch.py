@@ -1,11 +1,11 @@
 """Sphinx extension: every page links to the same page in the book's other language.
 
 The English book lives at ``_build/html/`` and the 简体中文 book at
-``_build/html/zh_CN/`` (``tools/i18n.py``); sphinx-book-theme has no language
+``_build/html/zh_CN/`` (``bookfactory/i18n.py``); sphinx-book-theme has no language
 switcher, so this puts one link at the top of each article: "简体中文" on an
 English page, "English" on a Chinese one. In the Chinese book it also points
 the Colab launch button at the Chinese notebook (``chapters/zh_CN/NAME.ipynb``,
-written by ``tools/sync_notebooks.py``), so a reader who starts Colab from a
+written by ``bookfactory/sync_notebooks.py``), so a reader who starts Colab from a
 Chinese page gets Chinese text around the same code.
 
 It also shows the runs' printed sentences in Chinese on the Chinese pages: the
@@ -98,12 +98,19 @@ def chinese_prompt(prompt: str, classes: list[str] = ()) -> str:
 
 
 def translate_outputs(app: Sphinx, doctree: nodes.document) -> None:
-    """Printed results of the (English) run, and the buttons of hidden cells, in the page's
-    language."""
+    """Printed results of the (English) run, its tables' captions, headers and row labels, and
+    the buttons of hidden cells, in the page's language."""
     if edition(app) != "zh_CN":
         return
-    from cnncourse.messages import translate
+    from cnncourse.messages import translate, translate_table_html
 
+    for raw in doctree.findall(nodes.raw):  # d2l.Table's HTML: caption, headers, row labels
+        text = raw.astext()
+        if "html" in raw.get("format", "") and '<table class="table"' in text:
+            chinese = translate_table_html(text, "zh_CN")
+            if chinese != text:
+                raw.children = [nodes.Text(chinese)]
+                raw.rawsource = chinese
     for cell in doctree.findall(nodes.container):
         for key in ("prompt_show", "prompt_hide"):
             if key in cell.attributes:

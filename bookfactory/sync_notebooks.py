@@ -1,8 +1,8 @@
 """Regenerate each chapter's .ipynb from its MyST .md (the .md is the source).
 
-    python tools/sync_notebooks.py            # rewrite chapters/*.ipynb
-    python tools/sync_notebooks.py --check    # exit 1 and name the stale ones
-    python tools/sync_notebooks.py --force    # also overwrite notebooks edited by hand
+    python -m bookfactory notebooks            # rewrite chapters/*.ipynb
+    python -m bookfactory notebooks --check    # exit 1 and name the stale ones
+    python -m bookfactory notebooks --force    # also overwrite notebooks edited by hand
 
 Generation goes one way. The notebooks carry no jupytext pairing (and the .md
 pairs with nothing: see chapters/jupytext.toml), so neither Jupyter nor
@@ -13,7 +13,7 @@ what Colab opens and what nbval runs. On the way, three things make them work
 outside the book:
 
 * the markdown's MyST markup becomes what Jupyter and Colab render
-  (``tools/myst_markdown.py``: included code, citations, solutions, figures);
+  (``bookfactory/myst_markdown.py``: included code, citations, solutions, figures);
 * the chapter's first code cell, a one-line marker in the .md, becomes the
   setup cell below, with the repository read from ``_config.yml`` -- the one
   place its URL lives;
@@ -34,7 +34,7 @@ import yaml
 
 if __package__:
     from . import i18n, myst_markdown
-else:  # run as a script, python tools/sync_notebooks.py: this folder is on sys.path
+else:  # run as a script, python bookfactory/sync_notebooks.py: this folder is on sys.path
     import i18n
     import myst_markdown
 
@@ -43,8 +43,8 @@ CHAPTERS = ROOT / "chapters"
 CONFIG = ROOT / "_config.yml"
 
 # What the first code cell of every chapter's .md holds; the notebook gets SETUP_CELL instead.
-SETUP_MARKER = ("# Setup: tools/sync_notebooks.py puts the Colab setup cell here in the .ipynb; "
-                "the book needs none.")
+SETUP_MARKER = ("# Setup: `python -m bookfactory notebooks` puts the Colab setup cell here in "
+                "the .ipynb; the book needs none.")
 
 # Installs cnncourse alone (--no-deps): every dependency it declares is preinstalled on Colab
 # (tests/test_colab.py checks the list), so Colab's torch, torchvision and matplotlib stay as they
@@ -117,7 +117,7 @@ def _cell_id(i: int, source: str) -> str:
 
 
 def expected_ipynb(md: Path, edition: i18n.ChineseEdition | None = None) -> str:
-    """The notebook of chapter ``md``; with ``edition``, its translation (tools/i18n.py)."""
+    """The notebook of chapter ``md``; with ``edition``, its translation (bookfactory/i18n.py)."""
     text = md.read_text()
     nb = jupytext.reads(text, fmt="md:myst")
     for cell in nb.cells if edition else []:
@@ -126,7 +126,7 @@ def expected_ipynb(md: Path, edition: i18n.ChineseEdition | None = None) -> str:
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or code[0].source.strip() != SETUP_MARKER:
         raise SystemExit(f"{md.name}: the first code cell must be exactly the setup marker\n"
-                         f"  {SETUP_MARKER}\n(tagged remove-cell; see tools/sync_notebooks.py)")
+                         f"  {SETUP_MARKER}\n(tagged remove-cell; see bookfactory.sync_notebooks)")
     code[0].source = edition.setup(setup_cell()) if edition else setup_cell()
     for cell in code[1:]:
         if "remove-cell" in cell.metadata.get("tags", []):
@@ -182,9 +182,9 @@ def main(argv: list[str]) -> int:
         print(f"{target.name}: cell(s) {', '.join(map(str, edited[:10]))} were edited in the "
               f"notebook itself, which is generated from {md.name}; regenerating would lose the "
               f"edits. Make them in {md.name} (it opens in Jupyter as a notebook too), then run "
-              "python tools/sync_notebooks.py again; --force overwrites the notebook anyway.")
+              "python -m bookfactory notebooks again; --force overwrites the notebook anyway.")
     if check and stale:
-        print("out of sync with their .md (run: python tools/sync_notebooks.py):")
+        print("out of sync with their .md (run: python -m bookfactory notebooks):")
         print("\n".join(f"  {p}" for p in stale))
         return 1
     if not check:

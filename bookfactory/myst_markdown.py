@@ -1,7 +1,7 @@
 """Turn the book's MyST markup into Markdown that Jupyter and Colab render.
 
 The chapters' ``.md`` files keep their MyST markup for the book; the notebooks
-generated from them (``tools/sync_notebooks.py``) must read the same without
+generated from them (``bookfactory/sync_notebooks.py``) must read the same without
 Sphinx. Everything is rebuilt from the same sources the book uses, at
 generation time:
 
@@ -73,7 +73,7 @@ class Context:
 
     def fail(self, what: str) -> MystError:
         where = self.source.name if self.line is None else f"{self.source.name}, line {self.line}"
-        return MystError(f"{where}: {what}. Teach tools/myst_markdown.py to render it "
+        return MystError(f"{where}: {what}. Teach bookfactory/myst_markdown.py to render it "
                          "or use other markup.")
 
     def at(self, offset: int) -> None:
