@@ -464,9 +464,6 @@ CATALOGUE: list[Message] = [
       "run's",
       "被杀死的运行重启了 {n} 次；\n它的最终权重与未中断运行的权重{same}",
       values={"same": {"bit-identical to": "逐位相同", "NOT the same as": "不相同"}}),
-    M("resumed from epoch {done} of {path}", "已从 {path} 恢复：完成了 {done} 轮"),
-    M("rank {r}: SIGKILL in epoch {e}, batch {i}",
-      "rank {r}：在第 {e} 轮的第 {i} 个批量处发出 SIGKILL"),
     M("two trained networks of different seeds give the same answer on {l} {a} to {b}, "
       "{r} {c} to {d} of the images",
       "不同随机种子训练出的两个网络给出相同答案的图像比例：{l} {a} 到 {b}，{r} {c} 到 {d}"),
