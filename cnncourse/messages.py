@@ -654,15 +654,84 @@ TABLE_WORDS: dict[str, str] = {
     "acc, original": "准确率，原图", "acc, permuted": "准确率，打乱",
     "change (points)": "变化（百分点）", "net": "网络", "diverged": "发散",
     "net, 20 hidden layers": "网络，20 个隐藏层",
+    # distributed (data parallelism, DDP, checkpoints) and interpret's kernels and data test
+    "what differs": "不同之处", "largest difference from 1 process": "与 1 个进程的最大差异",
+    "largest change in training": "训练中的最大变化",
+    "difference between ranks": "rank 之间的差异",
+    "LeNet + batch norm, synchronised": "LeNet + 批量归一化，同步",
+    "LeNet + dropout": "LeNet + 丢弃法", "LeNet, own data order": "LeNet，各进程自己的数据顺序",
+    "none": "无", "per-process batch statistics": "各进程各自的批量统计量",
+    "none (statistics of the whole batch)": "无（整个批量的统计量）",
+    "dropout masks drawn per process": "每个进程各自抽取丢弃掩码",
+    "each process shuffles for itself": "每个进程各自打乱数据",
+    "seed": "随机种子", "share seen by rank 0, per epoch": "rank 0 已看到的比例，逐轮",
+    "with": "有", "without": "无", "global batch": "全局批量",
+    "train loss, last epoch (per seed)": "最后一轮的训练损失（逐个随机种子）",
+    "base": "基准", "unscaled": "不缩放", "scaled": "缩放", "scaled, no warm-up": "缩放，不预热",
+    "256, lr 0.1": "256，学习率 0.1", "512, lr 0.1": "512，学习率 0.1",
+    "512, lr 0.2, warm-up": "512，学习率 0.2，预热", "512, lr 0.2": "512，学习率 0.2",
+    "batch norm": "批量归一化", "test acc (per seed)": "测试准确率（逐个随机种子）",
+    "per-process": "各进程单独", "sync": "同步",
+    "1 process: ms per step": "1 个进程：每步毫秒数",
+    "2 processes: compute, ms": "2 个进程：计算，毫秒",
+    "2 processes: all-reduce, ms": "2 个进程：all-reduce，毫秒", "speed-up": "加速比",
+    "s per epoch: 1 process → 2 (compute + all-reduce)":
+        "每轮秒数：1 个进程 → 2 个进程（计算 + all-reduce）",
+    "restarts": "重启次数", "parameter sum": "参数之和", "SHA-256 of the weights": "权重的 SHA-256",
+    "uninterrupted": "未中断", "rank 1 killed in epoch 2": "rank 1 在第 2 轮被杀死",
+    "first-layer kernels": "第一层卷积核", "number (3 seeds)": "个数（3 个随机种子）",
+    "oriented (above 95 % of random kernels)": "有方向的比例（得分高于 95% 的随机卷积核）",
+    "mean orientedness": "平均方向性", "random kernels (control)": "随机卷积核（对照）",
+    "before training": "训练前", "after training": "训练后",
+    "change (after - before)": "变化（训练后 - 训练前）",
+    "size of the change, by seed": "变化的大小，按随机种子",
+    "signed: another seed": "带符号：另一个种子", "signed: all random": "带符号：全部随机",
+    "object pixels: another seed": "物体像素：另一个种子",
+    "object pixels: all random": "物体像素：全部随机",
+    "true vs shuffled labels": "真实标签对打乱的标签",
+    "true labels, another seed": "真实标签，另一个种子",
+    "difference": "差异",
     # captions without numbers
     "one batch of 256 test images, untrained LeNet": "一个批量的 256 张测试图像，未训练的 LeNet",
     "gradient norm per weight layer, untrained, one batch of 256":
         "每个权重层的梯度范数，未训练，一个大小为 256 的批量",
 }
 # Table cells that stay English on purpose: names a reader types or searches for.
-TABLE_LEFT_IN_ENGLISH: list[str] = ["AlexNet-28", "CPU", "cuda:0", "LeNet", "MFLOPs"]
+TABLE_LEFT_IN_ENGLISH: list[str] = ["AlexNet-28", "CPU", "cuda:0", "LeNet", "MFLOPs",
+                                    "set_epoch"]
 _BUDGET = "{budget} budget, {device}"
 TABLE_CATALOGUE: list[Message] = [
+    # distributed and interpret (longest first: "train loss, epoch {e}" would match the first)
+    M("train loss, epoch {e} (per seed)", "第 {e} 轮的训练损失（逐个随机种子）"),
+    M("train loss, epoch {e}", "第 {e} 轮的训练损失"),
+    M("test acc, epoch {e}", "第 {e} 轮的测试准确率"),
+    M("parameters after {n} steps of SGD (lr 0.9, batch 256): 2 processes on 128 images each "
+      "against 1 process on 256",
+      "{n} 步 SGD 之后的参数（学习率 0.9，批量大小 256）：2 个进程各 128 张图像，"
+      "对比 1 个进程 256 张"),
+    M("{budget} budget: {n} images, 2 processes, global batch 256",
+      "{budget} 预算：{n} 张图像，2 个进程，全局批量 256"),
+    M("{budget} budget: LeNet + batch norm, {e} epoch(s) on {n} images, seeds {a}..{b}; "
+      "warm-up: {w} steps",
+      "{budget} 预算：LeNet + 批量归一化，在 {n} 张图像上训练 {e} 轮，随机种子 {a}..{b}；"
+      "预热：{w} 步"),
+    M("{budget} budget: ResNet-28, {e} epoch(s) on {n} images, 2 processes × 64 images, "
+      "lr 0.1, seeds {a}..{b}",
+      "{budget} 预算：ResNet-28，在 {n} 张图像上训练 {e} 轮，2 个进程 × 64 张图像，"
+      "学习率 0.1，随机种子 {a}..{b}"),
+    M("CPU, gloo, 1 thread per process, {n} steps after one warm-up step; the slower rank's "
+      "times",
+      "CPU，gloo，每个进程 1 个线程，预热一步后计时 {n} 步；取较慢的 rank 的时间"),
+    M("{p} processes, {backend}, LeNet, 2 epochs on {n} images",
+      "{p} 个进程，{backend}，LeNet，在 {n} 张图像上训练 2 轮"),
+    M("seed {s}: at lr, then lr / 10", "随机种子 {s}：先用原学习率，再用学习率 / 10"),
+    M("{a} to {b} of the start's", "起点的 {a} 到 {b}"),
+    M("{budget} budget: first-layer kernels of all three seeds against random kernels of the "
+      "same shape and lengths",
+      "{budget} 预算：全部三个随机种子的第一层卷积核，对照形状和长度相同的随机卷积核"),
+    M("LeNet: rank correlation of map magnitudes, mean over {n} images and 3 seeds; "
+      "{budget} budget",
+      "LeNet：图的绝对值之间的秩相关，{n} 张图像、3 个随机种子上的平均；{budget} 预算"),
     M("test acc, seed {s} (epoch before)", "测试准确率，随机种子 {s}（前一轮）"),
     M("+{part} {k}", "+{part} {k}", values={"part": {"dense": "全连接层", "conv": "卷积层",
                                                      "block": "块"}}),
