@@ -534,6 +534,7 @@ class TensorLoader:
         self.resize = _size_pair("resize", resize)
         _check_batch_memory(batch_size, self.resize)
         self.num_classes = num_classes
+        self.seed = seed  # also the shared shuffle's seed when train_ch6 shards this loader
         self._generator = torch.Generator().manual_seed(seed)
 
     @property

@@ -139,7 +139,8 @@ def lenet_dropout(p: float = 0.5) -> nn.Sequential:
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose statistics are those of the *global* batch, across all processes.
 
-    PyTorch's ``nn.SyncBatchNorm`` runs only on GPUs; this one runs anywhere ``gloo`` does.
+    PyTorch's ``nn.SyncBatchNorm`` refuses to train on CPU processes (world size > 1); this
+    one runs anywhere ``gloo`` does.
     Two all-reduces per layer: the sums (for the mean), then the squared deviations from
     that mean (for the variance), so that the result matches one process on the whole
     batch to rounding. ``dist_nn.all_reduce`` is the differentiable all-reduce: the
@@ -300,19 +301,18 @@ def ddp_train(net: nn.Module, train: tuple, test: tuple, epochs: int, batch: int
     accuracies of every epoch over *all* processes' examples.
     """
     from torch.nn.parallel import DistributedDataParallel as DDP
-    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+    from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
     rank, world = _rank_world()
     model = DDP(net)                      # broadcasts rank 0's weights; hooks the all-reduce
     data = TensorDataset(*train)
     sampler = DistributedSampler(data, shuffle=True, seed=seed)   # this rank's share
     loader = DataLoader(data, batch_size=batch, sampler=sampler)
-    test_data = TensorDataset(*test)
-    test_loader = DataLoader(test_data, batch_size=256,
-                             sampler=DistributedSampler(test_data, shuffle=False))
+    test_data = TensorDataset(*test)      # every world-th image: no padding, none twice
+    test_loader = DataLoader(Subset(test_data, range(rank, len(test_data), world)),
+                             batch_size=256)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     lr_start = lr if lr_start is None else lr_start
-    history: dict[str, list] = {"train_loss": [], "test_acc": [], "seen": []}
-    seen = torch.zeros(len(data), dtype=torch.bool)
+    history: dict[str, list] = {"train_loss": [], "test_acc": []}
     step = 0
     for epoch in range(epochs):
         if set_epoch:
@@ -332,7 +332,6 @@ def ddp_train(net: nn.Module, train: tuple, test: tuple, epochs: int, batch: int
             opt.step()
             sums += torch.tensor([loss.item() * len(y), len(y)])
             step += 1
-        seen[list(sampler)] = True
         model.eval()
         correct = torch.zeros(2)
         with torch.no_grad():
@@ -342,7 +341,6 @@ def ddp_train(net: nn.Module, train: tuple, test: tuple, epochs: int, batch: int
         dist.all_reduce(correct)
         history["train_loss"].append((sums[0] / sums[1]).item())
         history["test_acc"].append((correct[0] / correct[1]).item())
-        history["seen"].append(seen.float().mean().item())   # this rank's share ever seen
         if rank == 0:                         # one line per epoch, not one per process
             print(f"epoch {epoch + 1}: loss {history['train_loss'][-1]:.3f}, "
                   f"test acc {history['test_acc'][-1]:.3f}", flush=True)
@@ -365,8 +363,13 @@ def sampler(epochs: int = 3, seeds: int = 2, subset: int = 4096, batch: int = 12
 # ----------------------------------------------------------------------------- section 3
 
 def _local_run(model: str, train, test, epochs: int, batch: int, lr: float, seed: int,
-               warmup_steps: int = 0, lr_start: float | None = None) -> dict:
-    """One process alone (no communication): the control runs of the scaling experiment."""
+               warmup_steps: int = 0, lr_start: float | None = None, halves: int = 1) -> dict:
+    """One process alone (no communication): the control runs of the scaling experiment.
+
+    ``halves`` > 1 runs the forward pass on that many parts of each batch, so batch norm
+    normalises each part on its own, as that many DDP processes without synchronised batch
+    norm would: the per-process batch-norm batch stays ``batch / halves``.
+    """
     net = _model(model, seed)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(net.parameters(), lr=lr)
@@ -381,7 +384,8 @@ def _local_run(model: str, train, test, epochs: int, batch: int, lr: float, seed
                 group["lr"] = (lr_start + (lr - lr_start) * step / warmup_steps
                                if step < warmup_steps else lr)
             opt.zero_grad()
-            loss = F.cross_entropy(net(X[idx]), y[idx])
+            out = torch.cat([net(X[part]) for part in idx.tensor_split(halves)])
+            loss = F.cross_entropy(out, y[idx])
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
@@ -397,30 +401,35 @@ def scaling(epochs: int = 1, seeds: int = 2, subset: int = 8192, batch: int = 25
             lr: float = 0.1, warmup: float = 0.25, model: str = "lenet_bn",
             first_seed: int = 0) -> dict:
     """The linear scaling rule: batch ``batch`` at ``lr`` against twice the batch at
-    ``lr`` (unscaled) and at ``2 lr`` (scaled, with and without warm-up), over seeds.
+    ``lr`` (unscaled) and at ``2 lr`` (scaled, with and without warm-up), over seeds, with
+    the control that changes the lr alone (``batch`` at ``2 lr``).
 
-    The seeds are shared out between the processes, each training alone: one process on
-    the global batch stands for all processes together, which the chapter's first section
-    showed equal. That equality is measured again here (``ddp_vs_one``): the first seed's
-    scaled run once more on all processes with DDP (batch norm, if the model has any,
-    synchronised), against the same run on one process.
+    The seeds are shared out between the processes, each training alone: one process whose
+    batch norm normalises each half of the doubled batch on its own stands for two DDP
+    processes of ``batch`` each without synchronised batch norm (the per-process batch-norm
+    batch stays ``batch``, as in Goyal et al.), which the chapter's first section showed
+    equal. That equality is measured again here (``ddp_vs_one``): the first seed's scaled
+    run once more on all processes with DDP, against the same run on one process.
     """
     rank, world = _rank_world()
     train, test = _data(subset, first_seed), _data(1000, first_seed + 1, "test")
     big = 2 * batch
     warm = int(warmup * epochs * math.ceil(subset / big))
-    configs = {"base": (batch, lr, 0), "unscaled": (big, lr, 0),
-               "scaled": (big, 2 * lr, warm), "scaled, no warm-up": (big, 2 * lr, 0)}
+    configs = {"base": (batch, lr, 0), "base, lr doubled": (batch, 2 * lr, 0),
+               "unscaled": (big, lr, 0), "scaled": (big, 2 * lr, warm),
+               "scaled, no warm-up": (big, 2 * lr, 0)}
     mine = {}
     for seed in range(first_seed + rank, first_seed + seeds, world):
         for name, (b, rate, w) in configs.items():
-            run = _local_run(model, train, test, epochs, b, rate, seed, w, lr_start=lr)
+            run = _local_run(model, train, test, epochs, b, rate, seed, w, lr_start=lr,
+                             halves=b // batch)
             if name == "scaled" and seed == first_seed:
                 mine["params0"] = run["params"]
             mine[seed, name] = {k: v for k, v in run.items() if k != "params"}
     everyone = _gather(mine)
     # the control: the first seed, scaled, on all processes, each with big / world per step
-    net = convert_sync_batchnorm(_model(model, first_seed))
+    # (batch norm per process, as the one-process run normalises each half on its own)
+    net = _model(model, first_seed)
     _ddp_steps(net, train, epochs, big, 2 * lr, first_seed, warm, lr)
     if rank != 0:
         return {}
@@ -477,7 +486,11 @@ def syncbn(epochs: int = 1, seeds: int = 2, subset: int = 4096, batch: int = 64,
 def cost(steps: int = 10, batch: int = 256, models: tuple = ("lenet", "resnet")) -> dict:
     """Milliseconds per global batch of ``batch``: compute (forward and backward of this
     process's share) and communication (the all-reduce of the gradients), one process
-    alone first (rank 0, while the others wait), then all processes together."""
+    alone first (rank 0, while the others wait), then all processes together with
+    ``average_gradients`` (one all-reduce per parameter tensor: ``tensors`` calls), then
+    with DDP (buckets, overlapped with the backward pass: ``ddp``, the whole step)."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
     from .distributed import average_gradients
     rank, world = _rank_world()
     X, y = _data(batch, 0)
@@ -504,7 +517,10 @@ def cost(steps: int = 10, batch: int = 256, models: tuple = ("lenet", "resnet"))
         dist.barrier()
         two = timed(net, X.chunk(world)[rank], y.chunk(world)[rank], comm=True)
         n_grad = sum(p.numel() for p in net.parameters())
-        result[name] = {"one": one, "many": _gather(two), "parameters": n_grad}
+        tensors = sum(1 for p in net.parameters() if p.requires_grad)
+        ddp = timed(DDP(net), X.chunk(world)[rank], y.chunk(world)[rank], comm=False)
+        result[name] = {"one": one, "many": _gather(two), "parameters": n_grad,
+                        "tensors": tensors, "ddp": _gather(sum(ddp))}
     return result
 
 

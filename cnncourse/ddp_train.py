@@ -32,13 +32,13 @@ from torch import nn
 
 from .data import LoaderWrapper, load_data_fashion_mnist
 from .distributed import get_rank, get_world_size, init_from_env, is_main_process
-from .models.lenet import lenet
+from .models.lenet import lenet, lenet_modern
 from .models.modern import resnet_28
 from .train import train_ch6
 
 __all__ = ["MODELS", "build_parser", "main", "state_fingerprint"]
 
-MODELS = {"lenet": lenet, "resnet": resnet_28}
+MODELS = {"lenet": lenet, "lenet_modern": lenet_modern, "resnet": resnet_28}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -352,8 +352,12 @@ class ShardedDataLoader(LoaderWrapper):
         return iter(self.loader)
 
 
-def shard(train_iter: Iterable, *, seed: int = 0) -> Iterable:
+def shard(train_iter: Iterable, *, seed: int | None = None) -> Iterable:
     """This rank's share of the training data; ``train_iter`` itself without a group.
+
+    ``seed`` seeds the shared shuffle; by default it is the loader's own seed (a
+    ``TensorLoader`` made with ``seed=``, 0 for others), so a script's ``--seed`` changes
+    the data order under ``torchrun`` as it does on one process.
 
     A ``TensorLoader`` (``load_data_fashion_mnist``) becomes a ``ShardedTensorLoader``, a
     ``DataLoader`` a ``ShardedDataLoader``; a wrapper of either (augmentation,
@@ -369,6 +373,8 @@ def shard(train_iter: Iterable, *, seed: int = 0) -> Iterable:
     rank = get_rank()
     if isinstance(train_iter, (ShardedTensorLoader, ShardedDataLoader)):
         return train_iter
+    if seed is None:
+        seed = getattr(train_iter, "seed", 0)
     if isinstance(train_iter, TensorLoader):
         return ShardedTensorLoader(train_iter, rank, world, seed)
     if isinstance(train_iter, torch.utils.data.DataLoader):

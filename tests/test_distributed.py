@@ -321,6 +321,19 @@ def test_shards_split_every_global_batch_and_reshuffle_per_epoch():
     assert [i for X, _ in one for i in indices(X)] == orders[1]
 
 
+def test_shard_takes_the_loaders_seed_unless_given_one(monkeypatch):
+    import cnncourse.distributed as distributed
+    monkeypatch.setattr(distributed, "get_world_size", lambda: 2)
+    monkeypatch.setattr(distributed, "get_rank", lambda: 1)
+    orders = {}
+    for seed in (0, 5):
+        sharded = distributed.shard(numbered(64, 16, seed=seed))
+        assert sharded.seed == seed and sharded.rank == 1
+        orders[seed] = [i for X, _ in sharded for i in indices(X)]
+    assert orders[0] != orders[5]  # --seed changes the order under torchrun too
+    assert distributed.shard(numbered(64, 16, seed=5), seed=2).seed == 2
+
+
 def test_a_short_last_batch_drops_at_most_world_size_minus_one_examples():
     ranks = [ShardedTensorLoader(numbered(67, 15, shuffle=False), r, 3, seed=0)
              for r in range(3)]
