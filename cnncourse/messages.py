@@ -436,30 +436,52 @@ CATALOGUE: list[Message] = [
       "预算：{budget}，torch {version}，随机种子 {seed}，GPU 数量：{n}"),
     M("{budget} budget: equality over {n} steps; set_epoch {s}; scaling {c}; SyncBatchNorm {b}",
       "{budget} 预算：相等性实验 {n} 步；set_epoch 实验 {s}；缩放实验 {c}；SyncBatchNorm 实验 {b}"),
-    M("LeNet: {a} apart after the parameters moved by up to {m};\nwith batch norm {b} apart, "
-      "but {c} from one process that normalises each half alone",
-      "LeNet：参数最多移动了 {m}，两种运行相差 {a}；\n使用批量归一化时相差 {b}，"
-      "但与分别归一化每一半的单进程运行只相差 {c}"),
+    M("LeNet: {a} apart after the parameters moved by up to {m} ({r} of it);\nwith batch norm "
+      "{b} apart, but {c} from one process that normalises each half alone;\nsynchronised batch "
+      "norm: {s} apart after moving {sm} ({sr} of it)",
+      "LeNet：参数最多移动了 {m}，两种运行相差 {a}（为移动幅度的 {r}）；\n"
+      "使用批量归一化时相差 {b}，但与分别归一化每一半的单进程运行只相差 {c}；\n"
+      "同步批量归一化：移动 {sm} 之后相差 {s}（为移动幅度的 {sr}）"),
+    M("{n} images, 2 ranks × 128 per step, {p} steps per epoch, {e} epochs: {a} distinct global "
+      "batches with set_epoch, {b} without",
+      "{n} 张图像，每步 2 个 rank × 128 张，每轮 {p} 步，共 {e} 轮：调用 set_epoch 时有 {a} 个"
+      "不同的全局批量，不调用时 {b} 个"),
+    M("no effect of set_epoch on the accuracy is measurable in these runs: every difference is "
+      "within the spread between seeds",
+      "在这几次运行中，测量不出 set_epoch 对准确率的影响：每个差异都在随机种子之间的波动范围之内"),
+    M("a difference exceeds the spread between seeds on some seed; with this few seeds and epochs "
+      "that is a hint, not yet a measured effect",
+      "在某个随机种子上，差异超过了随机种子之间的波动；随机种子和轮数这么少，"
+      "这只是一个迹象，还不是测量出的效应"),
     M("set_epoch {which}: rank 0 gets {order}", "{which} set_epoch：rank 0 得到 {order}",
       values={"which": {"called": "调用了", "forgotten": "忘了调用"}}),
     M("test accuracy, with against without set_epoch: differences {d} (seeds {a}..{b});\n"
       "spread between seeds with set_epoch: {s}",
       "测试准确率，调用与不调用 set_epoch 之差：{d}（随机种子 {a}..{b}）；\n"
       "调用 set_epoch 时各随机种子之间的波动：{s}"),
-    M("training loss, mean over seeds: base {a}, unscaled {b}, scaled {c};\n2 processes (DDP) "
-      "against 1 on the global batch, largest parameter difference: {d}",
-      "训练损失，各随机种子的平均：基准 {a}，不缩放 {b}，缩放 {c}；\n"
-      "在全局批量上 2 个进程（DDP）与 1 个进程相比，参数的最大差异：{d}"),
+    M("doubling the lr lowers the mean loss by {a} at batch 256 and by {b} at batch 512;\nthe "
+      "scaled run (no warm-up) ends {c} from the base run;\nwarm-up raised the loss on {w} of {n} "
+      "seeds (mean {d});\n2 processes (DDP) against 1 normalising halves, largest parameter "
+      "difference: {x}",
+      "把学习率加倍后，平均损失在批量 256 时降低 {a}，在批量 512 时降低 {b}；\n"
+      "缩放的运行（不预热）最终与基准运行相差 {c}；\n"
+      "在 {n} 个随机种子中，预热在 {w} 个上提高了损失（平均 {d}）；\n"
+      "2 个进程（DDP）对比 1 个分别归一化两半的进程，参数的最大差异：{x}"),
     M("largest difference in training loss, per-process against synchronised: {d};\nspread over "
       "seeds with synchronised statistics: {s}",
       "训练损失的最大差异，各进程单独统计与同步统计之间：{d}；\n"
       "使用同步统计量时各随机种子之间的波动：{s}"),
-    M("{name}: the all-reduce is {p} of a step on 2 processes",
-      "{name}：在 2 个进程上，all-reduce 占一步时间的 {p}"),
+    M("{name}: {k} all-reduce calls, {p} of a step on 2 processes with average_gradients",
+      "{name}：{k} 次 all-reduce 调用，在 2 个进程上用 average_gradients 时占一步时间的 {p}"),
     M("a ResNet step computes {x} times as long as a LeNet step (1 process)",
       "ResNet 一步的计算时间是 LeNet 一步的 {x} 倍（1 个进程）"),
-    M("two epochs in one go against one, a restart and one more:\nlargest parameter difference {d}",
-      "一次训练两轮，对比先训练一轮、重启后再训练一轮：\n参数的最大差异 {d}"),
+    M("this run saw {n} GPU(s); the table above was measured on CPU processes either way.",
+      "这次运行看到了 {n} 块 GPU；无论如何，上表都是在 CPU 进程上测量的。"),
+    M("no GPU was measured for this table: the machine that ran it has none.",
+      "这张表没有测量 GPU：运行它的机器没有 GPU。"),
+    M("two epochs in one go (test accuracy {a}) against one, a restart and one more:\nlargest "
+      "parameter difference {d}",
+      "一次训练两轮（测试准确率 {a}），对比先训练一轮、重启后再训练一轮：\n参数的最大差异 {d}"),
     M("the killed run was restarted {n} time(s);\nits final weights are {same} the uninterrupted "
       "run's",
       "被杀死的运行重启了 {n} 次；\n它的最终权重与未中断运行的权重{same}",
@@ -675,6 +697,10 @@ TABLE_WORDS: dict[str, str] = {
     "1 process: ms per step": "1 个进程：每步毫秒数",
     "2 processes: compute, ms": "2 个进程：计算，毫秒",
     "2 processes: all-reduce, ms": "2 个进程：all-reduce，毫秒", "speed-up": "加速比",
+    "base, lr doubled": "基准，学习率加倍", "0.1 → 0.2 (warm-up)": "0.1 → 0.2（预热）",
+    "mean": "平均", "all-reduce calls": "all-reduce 调用次数", "all-reduce, ms": "all-reduce，毫秒",
+    "DDP step, ms": "DDP 一步，毫秒", "DDP speed-up": "DDP 加速比",
+    "s per epoch: 1 process → DDP": "每轮秒数：1 个进程 → DDP",
     "s per epoch: 1 process → 2 (compute + all-reduce)":
         "每轮秒数：1 个进程 → 2 个进程（计算 + all-reduce）",
     "restarts": "重启次数", "parameter sum": "参数之和", "SHA-256 of the weights": "权重的 SHA-256",
@@ -711,19 +737,19 @@ TABLE_CATALOGUE: list[Message] = [
       "对比 1 个进程 256 张"),
     M("{budget} budget: {n} images, 2 processes, global batch 256",
       "{budget} 预算：{n} 张图像，2 个进程，全局批量 256"),
-    M("{budget} budget: LeNet + batch norm, {e} epoch(s) on {n} images, seeds {a}..{b}; "
-      "warm-up: {w} steps",
-      "{budget} 预算：LeNet + 批量归一化，在 {n} 张图像上训练 {e} 轮，随机种子 {a}..{b}；"
-      "预热：{w} 步"),
+    M("{budget} budget: LeNet + batch norm over 256 images per process, {e} epoch(s) on {n} "
+      "images, seeds {a}..{b}; warm-up: {w} steps",
+      "{budget} 预算：LeNet + 批量归一化（每个进程 256 张图像），在 {n} 张图像上训练 {e} 轮，"
+      "随机种子 {a}..{b}；预热：{w} 步"),
     M("{budget} budget: ResNet-28, {e} epoch(s) on {n} images, 2 processes × 64 images, "
       "lr 0.1, seeds {a}..{b}",
       "{budget} 预算：ResNet-28，在 {n} 张图像上训练 {e} 轮，2 个进程 × 64 张图像，"
       "学习率 0.1，随机种子 {a}..{b}"),
-    M("CPU, gloo, 1 thread per process, {n} steps after one warm-up step; the slower rank's "
-      "times",
-      "CPU，gloo，每个进程 1 个线程，预热一步后计时 {n} 步；取较慢的 rank 的时间"),
-    M("{p} processes, {backend}, LeNet, 2 epochs on {n} images",
-      "{p} 个进程，{backend}，LeNet，在 {n} 张图像上训练 2 轮"),
+    M("CPU, gloo, 1 thread per process, {n} steps after one warm-up step; on 2 processes the "
+      "slower rank's times",
+      "CPU，gloo，每个进程 1 个线程，预热一步后计时 {n} 步；2 个进程时取较慢的 rank 的时间"),
+    M("{p} processes, {backend}, ReLU LeNet, 2 epochs on {n} images",
+      "{p} 个进程，{backend}，使用 ReLU 的 LeNet，在 {n} 张图像上训练 2 轮"),
     M("seed {s}: at lr, then lr / 10", "随机种子 {s}：先用原学习率，再用学习率 / 10"),
     M("{a} to {b} of the start's", "起点的 {a} 到 {b}"),
     M("{budget} budget: first-layer kernels of all three seeds against random kernels of the "
