@@ -86,6 +86,7 @@ DELETION_ORDERS_ZH = {
     "integrated gradients, baseline 0.5": "积分梯度，基线 0.5",
     "integrated gradients, by magnitude": "积分梯度，按绝对值",
     "occlusion, by magnitude": "遮挡，按绝对值", "occlusion, fill 0.5": "遮挡，填充值 0.5",
+    "saliency, signed": "显著图，带符号",
 }
 
 @dataclass(frozen=True)
@@ -306,10 +307,10 @@ CATALOGUE: list[Message] = [
       "{name} (x - {a}) / {b}：取值在 [{lo}, {hi}] 内，均值 {m}，标准差 {s}",
       values={"name": SCALINGS_ZH}, columns=("name",)),
     # interpret
+    M("largest change of test accuracy in the last epoch at the full rate: {changes}",
+      "按完整学习率训练的最后一轮中，测试准确率的最大变动：{changes}"),
     M("{n} test images; predicted correctly by the seed-{s} networks: {list}",
       "{n} 张测试图像；随机种子 {s} 的网络预测正确的比例：{list}"),
-    M("{name}: training moved the first-layer kernels by {a} to {b} of their initial size",
-      "{name}：训练使第一层卷积核的变化量达到其初始大小的 {a} 到 {b}"),
     M("linear model: largest |saliency - W[3]| = {x}",
       "线性模型：|saliency - W[3]| 的最大值 = {x}"),
     M("{name}: faster than removing the brightest pixels first: {methods}",
@@ -317,10 +318,11 @@ CATALOGUE: list[Message] = [
       items={"methods": {**METHODS_ZH, **DELETION_ORDERS_ZH}}),
     M("{name}: faster than removing the brightest pixels first: ",
       "{name}：没有哪种方法比先移除最亮的像素更快"),
-    M("{name}'s Grad-CAM puts {ml} of its weight on the background than a uniform map "
-      "({a} against {b})",
-      "{name} 的 Grad-CAM 放在背景上的权重比均匀的图{ml}（{a} 对 {b}）",
-      values={"ml": {"less": "少", "more": "多"}}),
+    M("{name}'s Grad-CAM puts {verdict} a uniform map ({x}, seeds {a} to {b}, against {u})",
+      "{name} 的 Grad-CAM 放在背景上的权重{verdict}（{x}，各随机种子 {a} 到 {b}，均匀的图为 {u}）",
+      values={"verdict": {"less of its weight on the background than": "比均匀的图少",
+                          "more of its weight on the background than": "比均匀的图多",
+                          "about as much of its weight on the background as": "与均匀的图差不多"}}),
     # mlp_limits
     M("float32 memory for the weights alone: {n} MB", "仅权重所需的 float32 内存：{n} MB"),
     M("FLOPs for one image through this one layer: {n}", "一张图像通过这一层的 FLOPs：{n}"),
@@ -432,6 +434,69 @@ CATALOGUE: list[Message] = [
     M("from the repository root:", "在仓库的根目录下运行："),
     M("It writes cnncourse/results/alexnet_full.json; rebuild the book to\nshow it here.",
       "它会写出 cnncourse/results/alexnet_full.json；重新构建本书，结果就会显示在这里。"),
+    # ---- distributed (data parallelism, DDP, checkpoints), and interpret's data randomisation
+    M("budget: {budget}, torch {version}, seed {seed}, GPUs: {n}",
+      "预算：{budget}，torch {version}，随机种子 {seed}，GPU 数量：{n}"),
+    M("{budget} budget: equality over {n} steps; set_epoch {s}; scaling {c}; SyncBatchNorm {b}",
+      "{budget} 预算：相等性实验 {n} 步；set_epoch 实验 {s}；缩放实验 {c}；SyncBatchNorm 实验 {b}"),
+    M("LeNet: {a} apart after the parameters moved by up to {m} ({r} of it);\nwith batch norm "
+      "{b} apart, but {c} from one process that normalises each half alone;\nsynchronised batch "
+      "norm: {s} apart after moving {sm} ({sr} of it)",
+      "LeNet：参数最多移动了 {m}，两种运行相差 {a}（为移动幅度的 {r}）；\n"
+      "使用批量归一化时相差 {b}，但与分别归一化每一半的单进程运行只相差 {c}；\n"
+      "同步批量归一化：移动 {sm} 之后相差 {s}（为移动幅度的 {sr}）"),
+    M("{n} images, 2 ranks × 128 per step, {p} steps per epoch, {e} epochs: {a} distinct global "
+      "batches with set_epoch, {b} without",
+      "{n} 张图像，每步 2 个 rank × 128 张，每轮 {p} 步，共 {e} 轮：调用 set_epoch 时有 {a} 个"
+      "不同的全局批量，不调用时 {b} 个"),
+    M("no effect of set_epoch on the accuracy is measurable in these runs: every difference is "
+      "within the spread between seeds",
+      "在这几次运行中，测量不出 set_epoch 对准确率的影响：每个差异都在随机种子之间的波动范围之内"),
+    M("a difference exceeds the spread between seeds on some seed; with this few seeds and epochs "
+      "that is a hint, not yet a measured effect",
+      "在某个随机种子上，差异超过了随机种子之间的波动；随机种子和轮数这么少，"
+      "这只是一个迹象，还不是测量出的效应"),
+    M("set_epoch {which}: rank 0 gets {order}", "{which} set_epoch：rank 0 得到 {order}",
+      values={"which": {"called": "调用了", "forgotten": "忘了调用"}}),
+    M("test accuracy, with against without set_epoch: differences {d} (seeds {a}..{b});\n"
+      "spread between seeds with set_epoch: {s}",
+      "测试准确率，调用与不调用 set_epoch 之差：{d}（随机种子 {a}..{b}）；\n"
+      "调用 set_epoch 时各随机种子之间的波动：{s}"),
+    M("doubling the lr lowers the mean loss by {a} at batch 256 and by {b} at batch 512;\nthe "
+      "scaled run (no warm-up) ends {c} from the base run;\nwarm-up raised the loss on {w} of {n} "
+      "seeds (mean {d});\n2 processes (DDP) against 1 normalising halves, largest parameter "
+      "difference: {x}",
+      "把学习率加倍后，平均损失在批量 256 时降低 {a}，在批量 512 时降低 {b}；\n"
+      "缩放的运行（不预热）最终与基准运行相差 {c}；\n"
+      "在 {n} 个随机种子中，预热在 {w} 个上提高了损失（平均 {d}）；\n"
+      "2 个进程（DDP）对比 1 个分别归一化两半的进程，参数的最大差异：{x}"),
+    M("largest difference in training loss, per-process against synchronised: {d};\nspread over "
+      "seeds with synchronised statistics: {s}",
+      "训练损失的最大差异，各进程单独统计与同步统计之间：{d}；\n"
+      "使用同步统计量时各随机种子之间的波动：{s}"),
+    M("{name}: {k} all-reduce calls, {p} of a step on 2 processes with average_gradients",
+      "{name}：{k} 次 all-reduce 调用，在 2 个进程上用 average_gradients 时占一步时间的 {p}"),
+    M("a ResNet step computes {x} times as long as a LeNet step (1 process)",
+      "ResNet 一步的计算时间是 LeNet 一步的 {x} 倍（1 个进程）"),
+    M("this run saw {n} GPU(s); the table above was measured on CPU processes either way.",
+      "这次运行看到了 {n} 块 GPU；无论如何，上表都是在 CPU 进程上测量的。"),
+    M("no GPU was measured for this table: the machine that ran it has none.",
+      "这张表没有测量 GPU：运行它的机器没有 GPU。"),
+    M("two epochs in one go (test accuracy {a}) against one, a restart and one more:\nlargest "
+      "parameter difference {d}",
+      "一次训练两轮（测试准确率 {a}），对比先训练一轮、重启后再训练一轮：\n参数的最大差异 {d}"),
+    M("the killed run was restarted {n} time(s);\nits final weights are {same} the uninterrupted "
+      "run's",
+      "被杀死的运行重启了 {n} 次；\n它的最终权重与未中断运行的权重{same}",
+      values={"same": {"bit-identical to": "逐位相同", "NOT the same as": "不相同"}}),
+    M("two trained networks of different seeds give the same answer on {l} {a} to {b}, "
+      "{r} {c} to {d} of the images",
+      "不同随机种子训练出的两个网络给出相同答案的图像比例：{l} {a} 到 {b}，{r} {c} 到 {d}"),
+    M("LeNet, {n} images, {e} epochs of Adam: training accuracy {l1} labels {a} to {b}, "
+      "{l2} labels {c} to {d}; test accuracy {l3} labels {t}, {l4} labels {s}",
+      "LeNet，{n} 张图像，Adam 训练 {e} 轮：训练准确率：{l1}标签 {a} 到 {b}，{l2}标签 {c} 到 {d}；"
+      "测试准确率：{l3}标签 {t}，{l4}标签 {s}",
+      values={f"l{i}": {"true": "真实", "shuffled": "打乱的"} for i in range(1, 5)}),
     # ---- the opening line of every chapter
     M("budget: {budget}, device: {device}, seed: {seed}, PyTorch {version}",
       "预算：{budget}，设备：{device}，随机种子：{seed}，PyTorch {version}"),
@@ -541,6 +606,8 @@ CATALOGUE: list[Message] = [
 # that every other printed phrase has a template above): code and names a reader types or
 # searches for, and tables' column labels, which are read with their numbers.
 LEFT_IN_ENGLISH: list[str] = [
+    # distributed: the torchrun command line each experiment prints, as the reader types it
+    "OMP_NUM_THREADS", "python -m torch.distributed.run",
     # code: expressions whose difference is printed, the tensors' names
     "convolution - corr2d(X, K)", "convolution - corr2d(X, flip(K))", "ours - F.conv2d",
     "one_hot(y)", "softmax - one_hot",
@@ -612,15 +679,88 @@ TABLE_WORDS: dict[str, str] = {
     "acc, original": "准确率，原图", "acc, permuted": "准确率，打乱",
     "change (points)": "变化（百分点）", "net": "网络", "diverged": "发散",
     "net, 20 hidden layers": "网络，20 个隐藏层",
+    # distributed (data parallelism, DDP, checkpoints) and interpret's kernels and data test
+    "what differs": "不同之处", "largest difference from 1 process": "与 1 个进程的最大差异",
+    "largest change in training": "训练中的最大变化",
+    "difference between ranks": "rank 之间的差异",
+    "LeNet + batch norm, synchronised": "LeNet + 批量归一化，同步",
+    "LeNet + dropout": "LeNet + 丢弃法", "LeNet, own data order": "LeNet，各进程自己的数据顺序",
+    "none": "无", "per-process batch statistics": "各进程各自的批量统计量",
+    "none (statistics of the whole batch)": "无（整个批量的统计量）",
+    "dropout masks drawn per process": "每个进程各自抽取丢弃掩码",
+    "each process shuffles for itself": "每个进程各自打乱数据",
+    "seed": "随机种子", "share seen by rank 0, per epoch": "rank 0 已看到的比例，逐轮",
+    "with": "有", "without": "无", "global batch": "全局批量",
+    "train loss, last epoch (per seed)": "最后一轮的训练损失（逐个随机种子）",
+    "base": "基准", "unscaled": "不缩放", "scaled": "缩放", "scaled, no warm-up": "缩放，不预热",
+    "256, lr 0.1": "256，学习率 0.1", "512, lr 0.1": "512，学习率 0.1",
+    "512, lr 0.2, warm-up": "512，学习率 0.2，预热", "512, lr 0.2": "512，学习率 0.2",
+    "batch norm": "批量归一化", "test acc (per seed)": "测试准确率（逐个随机种子）",
+    "per-process": "各进程单独", "sync": "同步",
+    "1 process: ms per step": "1 个进程：每步毫秒数",
+    "2 processes: compute, ms": "2 个进程：计算，毫秒",
+    "2 processes: all-reduce, ms": "2 个进程：all-reduce，毫秒", "speed-up": "加速比",
+    "base, lr doubled": "基准，学习率加倍", "0.1 → 0.2 (warm-up)": "0.1 → 0.2（预热）",
+    "mean": "平均", "all-reduce calls": "all-reduce 调用次数", "all-reduce, ms": "all-reduce，毫秒",
+    "DDP step, ms": "DDP 一步，毫秒", "DDP speed-up": "DDP 加速比",
+    "s per epoch: 1 process → DDP": "每轮秒数：1 个进程 → DDP",
+    "s per epoch: 1 process → 2 (compute + all-reduce)":
+        "每轮秒数：1 个进程 → 2 个进程（计算 + all-reduce）",
+    "restarts": "重启次数", "parameter sum": "参数之和", "SHA-256 of the weights": "权重的 SHA-256",
+    "uninterrupted": "未中断", "rank 1 killed in epoch 2": "rank 1 在第 2 轮被杀死",
+    "first-layer kernels": "第一层卷积核", "number (3 seeds)": "个数（3 个随机种子）",
+    "oriented (above 95 % of random kernels)": "有方向的比例（得分高于 95% 的随机卷积核）",
+    "mean orientedness": "平均方向性", "random kernels (control)": "随机卷积核（对照）",
+    "before training": "训练前", "after training": "训练后",
+    "change (after - before)": "变化（训练后 - 训练前）",
+    "size of the change, by seed": "变化的大小，按随机种子",
+    "signed: another seed": "带符号：另一个种子", "signed: all random": "带符号：全部随机",
+    "object pixels: another seed": "物体像素：另一个种子",
+    "object pixels: all random": "物体像素：全部随机",
+    "true vs shuffled labels": "真实标签对打乱的标签",
+    "true labels, another seed": "真实标签，另一个种子",
+    "difference": "差异",
     # captions without numbers
     "one batch of 256 test images, untrained LeNet": "一个批量的 256 张测试图像，未训练的 LeNet",
     "gradient norm per weight layer, untrained, one batch of 256":
         "每个权重层的梯度范数，未训练，一个大小为 256 的批量",
 }
 # Table cells that stay English on purpose: names a reader types or searches for.
-TABLE_LEFT_IN_ENGLISH: list[str] = ["AlexNet-28", "CPU", "cuda:0", "LeNet", "MFLOPs"]
+TABLE_LEFT_IN_ENGLISH: list[str] = ["AlexNet-28", "CPU", "cuda:0", "LeNet", "MFLOPs",
+                                    "set_epoch"]
 _BUDGET = "{budget} budget, {device}"
 TABLE_CATALOGUE: list[Message] = [
+    # distributed and interpret (longest first: "train loss, epoch {e}" would match the first)
+    M("train loss, epoch {e} (per seed)", "第 {e} 轮的训练损失（逐个随机种子）"),
+    M("train loss, epoch {e}", "第 {e} 轮的训练损失"),
+    M("test acc, epoch {e}", "第 {e} 轮的测试准确率"),
+    M("parameters after {n} steps of SGD (lr 0.9, batch 256): 2 processes on 128 images each "
+      "against 1 process on 256",
+      "{n} 步 SGD 之后的参数（学习率 0.9，批量大小 256）：2 个进程各 128 张图像，"
+      "对比 1 个进程 256 张"),
+    M("{budget} budget: {n} images, 2 processes, global batch 256",
+      "{budget} 预算：{n} 张图像，2 个进程，全局批量 256"),
+    M("{budget} budget: LeNet + batch norm over 256 images per process, {e} epoch(s) on {n} "
+      "images, seeds {a}..{b}; warm-up: {w} steps",
+      "{budget} 预算：LeNet + 批量归一化（每个进程 256 张图像），在 {n} 张图像上训练 {e} 轮，"
+      "随机种子 {a}..{b}；预热：{w} 步"),
+    M("{budget} budget: ResNet-28, {e} epoch(s) on {n} images, 2 processes × 64 images, "
+      "lr 0.1, seeds {a}..{b}",
+      "{budget} 预算：ResNet-28，在 {n} 张图像上训练 {e} 轮，2 个进程 × 64 张图像，"
+      "学习率 0.1，随机种子 {a}..{b}"),
+    M("CPU, gloo, 1 thread per process, {n} steps after one warm-up step; on 2 processes the "
+      "slower rank's times",
+      "CPU，gloo，每个进程 1 个线程，预热一步后计时 {n} 步；2 个进程时取较慢的 rank 的时间"),
+    M("{p} processes, {backend}, ReLU LeNet, 2 epochs on {n} images",
+      "{p} 个进程，{backend}，使用 ReLU 的 LeNet，在 {n} 张图像上训练 2 轮"),
+    M("seed {s}: at lr, then lr / 10", "随机种子 {s}：先用原学习率，再用学习率 / 10"),
+    M("{a} to {b} of the start's", "起点的 {a} 到 {b}"),
+    M("{budget} budget: first-layer kernels of all three seeds against random kernels of the "
+      "same shape and lengths",
+      "{budget} 预算：全部三个随机种子的第一层卷积核，对照形状和长度相同的随机卷积核"),
+    M("LeNet: rank correlation of map magnitudes, mean over {n} images and 3 seeds; "
+      "{budget} budget",
+      "LeNet：图的绝对值之间的秩相关，{n} 张图像、3 个随机种子上的平均；{budget} 预算"),
     M("test acc, seed {s} (epoch before)", "测试准确率，随机种子 {s}（前一轮）"),
     M("+{part} {k}", "+{part} {k}", values={"part": {"dense": "全连接层", "conv": "卷积层",
                                                      "block": "块"}}),

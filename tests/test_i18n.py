@@ -582,8 +582,9 @@ def test_the_lines_the_text_points_at_are_chinese():
         "ResNet: faster than removing the brightest pixels first: integrated gradients, occlusion":
             "ResNet：比先移除最亮的像素更快的方法：积分梯度、遮挡",
         "LeNet's Grad-CAM puts less of its weight on the background than a uniform map "
-        "(34% against 50%)":
-            "LeNet 的 Grad-CAM 放在背景上的权重比均匀的图少（34% 对 50%）",
+        "(34%, seeds 31% to 37%, against 50%)":
+            "LeNet 的 Grad-CAM 放在背景上的权重比均匀的图少"
+            "（34%，各随机种子 31% 到 37%，均匀的图为 50%）",
         "seconds per epoch per MFLOP, this run: LeNet 1.08, ResNet-28 0.65":
             "本次运行中每轮秒数除以 MFLOPs：LeNet 1.08, ResNet-28 0.65",
         "[0, 1] (as loaded)   test accuracy after epoch 1: 0.084":

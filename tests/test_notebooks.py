@@ -126,13 +126,21 @@ def test_no_myst_markup_is_left_in_the_notebooks(md):
 def test_included_code_is_the_object_s_own_source(md):
     """Every ``:pyobject:`` include shows what ``inspect`` finds for that object."""
     text, markdown = md.read_text(), _markdown(md)
-    includes = re.findall(r"```\{literalinclude\} \.\./(\S+)\.py\n:pyobject: (\S+)", text)
-    for module_path, qualname in includes:
+    includes = re.findall(r"```\{literalinclude\} \.\./(\S+)\.py\n:pyobject: (\S+)"
+                          r"(?:\n:lines: (\S+))?", text)
+    for module_path, qualname, lines in includes:
         obj = importlib.import_module(module_path.replace("/", "."))
         for part in qualname.split("."):
             obj = getattr(obj, part)
         obj = inspect.unwrap(obj) if not inspect.isclass(obj) else obj
         source = inspect.getsource(obj).rstrip()  # a method shown with :dedent: starts at column 0
+        if lines:  # Sphinx's :lines: after :pyobject: picks lines of the object (1-based)
+            whole = source.splitlines()
+            picked = []
+            for part in lines.split(","):
+                first, _, last = part.partition("-")
+                picked += whole[int(first) - 1:int(last or first)]
+            source = "\n".join(picked)
         assert source in markdown or textwrap.dedent(source) in markdown, \
             f"{md.name}: {qualname} not shown"
     assert markdown.count("```python") >= len(includes)
