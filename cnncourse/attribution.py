@@ -21,6 +21,7 @@ explained. Each returns one map per image (``(N, C, H, W)``, Grad-CAM ``(N, 1, H
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 from contextlib import contextmanager
 
@@ -40,9 +41,12 @@ def _check(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     argument instead of an indexing error deep inside PyTorch (or, on CUDA, a device-side
     assert that ends the process).
     """
-    if model.training:
-        raise ValueError("call model.eval() first: in training mode batch norm mixes the "
-                         "images of a batch and dropout makes every map random")
+    if any(m.training for m in model.modules()):
+        part = next(f"submodule {n!r}" if n else "the model"
+                    for n, m in model.named_modules() if m.training)
+        raise ValueError(f"call model.eval() first ({part} is in training mode): in training "
+                         "mode batch norm mixes the images of a batch and dropout makes every "
+                         "map random")
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a batch of images (N, C, H, W), not {shape}; "
@@ -90,10 +94,15 @@ def _finite(name: str, value) -> float:
 
 
 def _positive_int(name: str, value) -> int:
-    """``value`` if it is an integer >= 1, else a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``value`` as an int if it is an integer >= 1 (numpy's and 0-d tensors' too, through
+    ``operator.index``), else a ValueError naming the argument."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
         raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
-    return value
+    return number
 
 
 def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
@@ -241,6 +250,9 @@ def _extractor(model: nn.Module, layer: str) -> nn.Module:
     more than the one forward pass Grad-CAM needs); it shares the model's parameters, so it
     sees every later change of the weights.
     """
+    if not isinstance(layer, str):
+        raise ValueError(f"layer names are strings, such as {str(layer)!r}, not {layer!r} "
+                         f"({type(layer).__name__})")
     key = (layer, tuple(id(m) for m in model.modules()))
     cached = _extractors.get(model, {})
     if key not in cached:
@@ -258,7 +270,7 @@ def _extractor(model: nn.Module, layer: str) -> nn.Module:
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, target, layer: str,
-             grid: tuple[float, float] | None = None) -> torch.Tensor:
+             grid: tuple[float, float] | str | None = None) -> torch.Tensor:
     """ReLU of the ``layer``'s feature maps weighted by their mean gradient, at input size.
 
     ``layer`` is a node name as ``get_graph_node_names(model)`` lists them (for an
@@ -266,8 +278,12 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target, layer: str,
     holds evidence for the class, at the layer's resolution. ``grid=None`` stretches it over
     the image (bilinear, as captum and most libraries do); ``grid=(step, first)`` places
     it where the layer looks: position ``i`` at the centre of its receptive field, input
-    pixel ``first + step * i`` (see ``place_grid``).
+    pixel ``first + step * i`` (see ``place_grid``); ``grid="layer"`` returns the map on the
+    layer's own grid, ``(N, 1, h, w)``, for comparing two maps without the zeros that placing
+    adds where no position's centre lies.
     """
+    if isinstance(grid, str) and grid != "layer":
+        raise ValueError(f'grid must be None, (step, first) or "layer", not {grid!r}')
     with _gradients_on():    # the target too: autograd keeps it, so it must not be an
         target = _check(model, x, target)    # inference tensor (under inference_mode)
         extractor = _extractor(model, layer)
@@ -280,6 +296,8 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target, layer: str,
         (grad,) = torch.autograd.grad(_pick(out["scores"], target).sum(), maps)
     weights = grad.mean(dim=(2, 3), keepdim=True)       # one weight per channel
     cam = F.relu((weights * maps).sum(dim=1, keepdim=True)).detach()
+    if grid == "layer":
+        return cam
     if grid is None:
         return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
     return place_grid(cam, x.shape[-2:], *grid)

@@ -318,6 +318,19 @@ CATALOGUE: list[Message] = [
       items={"methods": {**METHODS_ZH, **DELETION_ORDERS_ZH}}),
     M("{name}: faster than removing the brightest pixels first: ",
       "{name}：没有哪种方法比先移除最亮的像素更快"),
+    M("Grad-CAM, on its layer's grid: {a} for two true-label networks, {v} for a true- and a "
+      "shuffled-label network: the memorising network's maps are {verdict}",
+      "Grad-CAM（在其所在层的网格上）：两个真实标签网络之间为 {a}，一个真实标签网络与一个"
+      "打乱标签网络之间为 {v}：记忆标签的网络的图{verdict}",
+      values={"verdict": {"clearly less alike": "明显更不相像",
+                          "not clearly less alike": "并没有明显更不相像"}}),
+    M("of the way from saliency to gradient × input (fill 0), ranking by sign alone gives "
+      "LeNet {a}, ResNet {b}",
+      "从显著图到梯度 × 输入（填充值 0）的提升中，仅按符号排序就带来了：LeNet {a}，ResNet {b}"),
+    M("in saliency maps' time: LeNet SmoothGrad {a}, integrated gradients {b}; "
+      "ResNet SmoothGrad {c}, integrated gradients {d}",
+      "折合成显著图的耗时：LeNet 上 SmoothGrad 为 {a} 张，积分梯度为 {b} 张；"
+      "ResNet 上 SmoothGrad 为 {c} 张，积分梯度为 {d} 张"),
     M("{name}'s Grad-CAM puts {verdict} a uniform map ({x}, seeds {a} to {b}, against {u})",
       "{name} 的 Grad-CAM 放在背景上的权重{verdict}（{x}，各随机种子 {a} 到 {b}，均匀的图为 {u}）",
       values={"verdict": {"less of its weight on the background than": "比均匀的图少",
@@ -758,9 +771,10 @@ TABLE_CATALOGUE: list[Message] = [
     M("{budget} budget: first-layer kernels of all three seeds against random kernels of the "
       "same shape and lengths",
       "{budget} 预算：全部三个随机种子的第一层卷积核，对照形状和长度相同的随机卷积核"),
-    M("LeNet: rank correlation of map magnitudes, mean over {n} images and 3 seeds; "
-      "{budget} budget",
-      "LeNet：图的绝对值之间的秩相关，{n} 张图像、3 个随机种子上的平均；{budget} 预算"),
+    M("LeNet: rank correlation of map magnitudes (Grad-CAM on its layer's grid), mean over {n} "
+      "images and 3 seeds; {budget} budget",
+      "LeNet：图的绝对值之间的秩相关（Grad-CAM 在其所在层的网格上比较），{n} 张图像、"
+      "3 个随机种子上的平均；{budget} 预算"),
     M("test acc, seed {s} (epoch before)", "测试准确率，随机种子 {s}（前一轮）"),
     M("+{part} {k}", "+{part} {k}", values={"part": {"dense": "全连接层", "conv": "卷积层",
                                                      "block": "块"}}),
@@ -786,19 +800,25 @@ TABLE_CATALOGUE: list[Message] = [
     M("integrated gradients: median relative gap between the map's sum and S(x) - S(0), "
       "seed {seed}",
       "积分梯度：图的总和与 S(x) - S(0) 之间相对差距的中位数，随机种子 {seed}"),
-    M("{name}: rank correlation with the trained network's map (magnitudes unless signed), "
-      "mean over {n} images and 3 seeds (constant maps left out); {budget} budget",
-      "{name}：与训练好的网络的图之间的秩相关（除标明带符号者外均取绝对值），"
-      "{n} 张图像、3 个随机种子上的平均（不计常数图）；{budget} 预算"),
+    M("{name}: rank correlation with the trained network's map (magnitudes unless signed; "
+      "Grad-CAM on its layer's grid), mean over 3 seeds and {n} images (from 'another seed' "
+      "on, those both seeds' networks classify alike; constant maps left out); {budget} budget",
+      "{name}：与训练好的网络的图之间的秩相关（除标明带符号者外均取绝对值；Grad-CAM "
+      "在其所在层的网格上比较），3 个随机种子和 {n} 张图像上的平均（从“另一个种子”一列起，"
+      "只取两个种子的网络分类相同的图像；不计常数图）；{budget} 预算"),
     M("deletion test: area (mean probability over the curve to 50 % removed; lower = faster), "
       "{n} images, mean ± sd over 3 seeds; {budget} budget",
       "删除检验：面积（移除到 50% 为止的曲线上的平均概率；越低越快），{n} 张图像，"
       "3 个随机种子上的均值 ± 标准差；{budget} 预算"),
-    M("share of each map's magnitude on background pixels, {n} images, mean over 3 seeds; "
+    M("share of each map's magnitude on background pixels, mean over {n} images and 3 seeds, "
+      "and its excess over a uniform map's share on the same image; {budget} budget",
+      "每张图的绝对值落在背景像素上的份额，{n} 张图像、3 个随机种子上的平均，"
+      "以及它比同一图像上均匀的图的份额多出多少；{budget} 预算"),
+    M("{name}: share", "{name}：份额"),
+    M("{name}: minus the uniform map's, points", "{name}：减去均匀的图的份额（百分点）"),
+    M("{cpu}, PyTorch threads: {t}, batches of {n} images, median of 3 timings; "
       "{budget} budget",
-      "每张图的绝对值落在背景像素上的份额，{n} 张图像，3 个随机种子上的平均；{budget} 预算"),
-    M("{cpu}, PyTorch threads: {t}, batches of {n} images; {budget} budget",
-      "{cpu}，PyTorch 线程数：{t}，每批 {n} 张图像；{budget} 预算"),
+      "{cpu}，PyTorch 线程数：{t}，每批 {n} 张图像，3 次计时的中位数；{budget} 预算"),
     M("{who} LeNet, lr 0.9, batch 256 ({budget} budget)",
       "{who} LeNet，学习率 0.9，批量大小 256（{budget} 预算）"),
     M("output spread of each sigmoid, Xavier init, the probe batch (standardised: mean {m}, "

@@ -147,6 +147,10 @@ def test_grad_cam_grid_puts_each_position_at_its_receptive_field_centre():
                                A.place_grid(_raw_cam(net, x, 3), (28, 28), 2, 4.5))
     with pytest.raises(ValueError, match="step"):
         A.place_grid(cam, (28, 28), 0, 4.5)
+    # grid="layer": the map on the layer's own 10x10 grid, before any placing
+    torch.testing.assert_close(A.grad_cam(net, x, 3, "4", grid="layer"), _raw_cam(net, x, 3))
+    with pytest.raises(ValueError, match='grid must be None, .*"layer"'):
+        A.grad_cam(net, x, 3, "4", grid="layers")
 
 
 def _raw_cam(net, x, target):
@@ -200,6 +204,25 @@ def test_clear_errors_for_bad_input(images):
         A.saliency(net, images[0], 0)
     with pytest.raises(ValueError, match="one class per image"):
         A.saliency(net, images, torch.tensor([1, 2]))
+
+
+def test_a_submodule_left_in_training_mode_is_named(images):
+    net = _model(resnet_28)
+    net[2].train()                                   # eval() on the model, one block not
+    assert not net.training
+    with pytest.raises(ValueError, match="model.eval.*'2' is in training mode"):
+        A.saliency(net, images, 0)
+
+
+def test_numpy_integer_settings_work_and_an_int_layer_is_named(images):
+    np = pytest.importorskip("numpy")
+    net = _model(lenet_modern)
+    torch.testing.assert_close(A.integrated_gradients(net, images, 0, steps=np.int64(4)),
+                               A.integrated_gradients(net, images, 0, steps=4))
+    torch.testing.assert_close(A.occlusion(net, images, 0, window=np.int32(14), stride=14),
+                               A.occlusion(net, images, 0, window=14, stride=14))
+    with pytest.raises(ValueError, match="layer names are strings, such as '4'"):
+        A.grad_cam(net, images, 0, 4)
 
 
 def _state(net):

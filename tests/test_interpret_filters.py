@@ -17,7 +17,7 @@ def _grid(k):
 def _patterns(k):
     rows, cols = _grid(k)
     return {"vertical edge": (cols > 0).double(), "diagonal edge": (cols + rows > 0).double(),
-            "bar": (cols.abs() < 0.6).double(),
+            "bar": (cols.abs() < 0.6).double(), "ramp": cols + 0.5 * rows,
             "odd Gabor, wavelength 4": torch.sin(2 * math.pi * rows / 4)
             * torch.exp(-(rows**2 + cols**2) / 4)}
 
