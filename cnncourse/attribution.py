@@ -142,11 +142,11 @@ def _gradients_on():
 
 def saliency(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
     """d score / d pixel: how fast the class score moves when each pixel changes."""
-    _check(model, x, target)   # before requires_grad_, which fails on a uint8 x unnamed
-    with _gradients_on():
+    with _gradients_on():   # the target too: autograd keeps it (see grad_cam)
+        target = _check(model, x, target)   # once, before requires_grad_ (fails on uint8)
         x = x.detach().clone().requires_grad_(True)
         # Summing the scores is safe: in eval mode image i's score depends on image i alone.
-        (grad,) = torch.autograd.grad(class_scores(model, x, target).sum(), x)
+        (grad,) = torch.autograd.grad(_pick(model(x), target).sum(), x)
     return grad
 
 
